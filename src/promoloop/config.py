@@ -1,0 +1,100 @@
+"""Run configuration: every tunable setting of the main job in one validated model."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class InterestConfig(BaseModel):
+    """Weights per event type and time decay of the interest profile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "view": 0.5,
+            "cart": 1.0,
+            "purchase": 3.0,
+            "review": 2.0,
+            "return": -1.0,
+        },
+        description="Weight of one event of each type in the affinity sum.",
+    )
+    half_life_days: float | None = Field(
+        default=90.0,
+        gt=0,
+        description="Half-life of an event's weight in days; None turns decay off.",
+    )
+
+
+class ValueConfig(BaseModel):
+    """Settings of the customer value layer (CLV)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period: str = Field(default="D", description="BTYD time unit: D (day) or W (week).")
+    horizon_days: int = Field(default=365, gt=0, description="CLV horizon in days.")
+    annual_discount_rate: float = Field(default=0.1, ge=0, description="For CLV.")
+
+
+class RecommendConfig(BaseModel):
+    """Settings of the recommendation stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(default=10, gt=0, description="Items recommended per customer.")
+    validation_days: int = Field(
+        default=28, gt=0, description="Length of the temporal holdout window in days."
+    )
+    als_factors: int = Field(default=64, gt=0)
+    als_iterations: int = Field(default=15, gt=0)
+    knn_neighbours: int = Field(default=100, gt=0)
+
+
+class TargetingConfig(BaseModel):
+    """Settings of the targeting and allocation stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_promotions_per_customer: int = Field(default=1, gt=0)
+    default_margin_rate: float = Field(default=0.3, gt=0, le=1)
+    holdout_share: float = Field(default=0.1, ge=0, lt=1)
+    exclude_anomalies: bool = True
+    exact_max_variables: int = Field(
+        default=200_000,
+        gt=0,
+        description="Largest number of (customer, promotion) pairs solved exactly "
+        "with HiGHS; larger instances use the Lagrangian method.",
+    )
+
+
+class MessagingConfig(BaseModel):
+    """Settings of the message stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_locale: str = "en"
+    featured_items: int = Field(default=3, gt=0)
+
+
+class RunConfig(BaseModel):
+    """All settings of one ``promoloop run``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    as_of: str | None = Field(
+        default=None, description="Run as if today were this date (ISO 8601)."
+    )
+    pseudonymize: bool = True
+    pseudonym_key: str | None = Field(
+        default=None,
+        description="Key of the keyed hash of customer ids; read from "
+        "PROMOLOOP_PSEUDONYM_KEY when not set.",
+    )
+    show_progress: bool = True
+    interest: InterestConfig = Field(default_factory=InterestConfig)
+    value: ValueConfig = Field(default_factory=ValueConfig)
+    recommend: RecommendConfig = Field(default_factory=RecommendConfig)
+    targeting: TargetingConfig = Field(default_factory=TargetingConfig)
+    messaging: MessagingConfig = Field(default_factory=MessagingConfig)

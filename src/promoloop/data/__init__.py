@@ -1,0 +1,1 @@
+"""Canonical tables, validation, cleaning rules and dataset loaders."""

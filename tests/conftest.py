@@ -1,0 +1,34 @@
+"""Shared fixtures: where the real datasets and the reference inputs live.
+
+``PROMOLOOP_SHARED_DIR`` points at the folder that holds ``data/`` (public
+datasets) and ``cases/`` (small reference inputs with known answers). It
+defaults to ``../shared`` next to the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get("PROMOLOOP_SHARED_DIR", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Folder of the public datasets (online-retail, hillstrom, open-bandit)."""
+    path = SHARED_DIR / "data"
+    if not path.is_dir():
+        pytest.skip(f"dataset folder {path} not found; set PROMOLOOP_SHARED_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """Folder of the small reference inputs with known answers."""
+    path = SHARED_DIR / "cases"
+    if not path.is_dir():
+        pytest.skip(f"reference folder {path} not found; set PROMOLOOP_SHARED_DIR")
+    return path
