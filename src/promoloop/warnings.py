@@ -15,3 +15,15 @@ class ConvergenceWarning(PromoloopWarning):
 
 class ColdStartWarning(PromoloopWarning):
     """A customer or item had no training signal and got a fallback result."""
+
+
+class LocaleFallbackWarning(PromoloopWarning):
+    """Messages for an unknown locale were written in the default locale."""
+
+
+class TruncationWarning(PromoloopWarning):
+    """A result hit its size cap and was cut to the top entries."""
+
+
+class LeakageWarning(PromoloopWarning):
+    """An evaluation setup lets information from the test period into training."""

@@ -60,8 +60,12 @@ def load_complete_journey() -> ShopData:
     ==============  ======================================================
     events          transactions as purchase lines: ``order_id`` =
                     basket_id, ``item_id`` = product_id, ``amount`` =
-                    sales_value, ``discount`` = retail_disc + coupon_disc +
-                    coupon_match_disc after sign normalisation,
+                    sales_value - coupon_disc (what the customer paid: the
+                    manufacturer refunds its coupon to the retailer, so
+                    sales_value includes it), ``discount`` = retail_disc +
+                    coupon_disc + coupon_match_disc after sign
+                    normalisation, so amount + discount is the regular
+                    shelf value,
                     ``channel`` = store_id, ``event_id`` =
                     basket-product-line
     items           products: ``category`` = product_category, ``brand``,
@@ -109,6 +113,14 @@ def load_complete_journey() -> ShopData:
         f"quantity > {LARGE_QUANTITY} (fuel sold by fractions of a gallon): kept",
     )
 
+    paid = lines["sales_value"] - lines["coupon_disc"]
+    report.add(
+        "coupon_exceeds_sales_value",
+        int((paid < 0).sum()),
+        RuleAction.REPAIRED,
+        "manufacturer coupon larger than the line's sales value: amount paid set to 0",
+    )
+
     events = pd.DataFrame(
         {
             C.customer_id: lines["household_id"].astype("string"),
@@ -116,7 +128,7 @@ def load_complete_journey() -> ShopData:
             C.order_id: lines["basket_id"].astype("string"),
             C.event_type: EventType.PURCHASE.value,
             C.quantity: lines["quantity"].astype("float64"),
-            C.amount: lines["sales_value"],
+            C.amount: paid.clip(lower=0.0),
             C.discount: lines[DISCOUNT_COLUMNS].sum(axis=1),
             C.timestamp: lines["transaction_timestamp"].dt.tz_localize("UTC"),
             C.channel: lines["store_id"].astype("string"),
