@@ -49,6 +49,14 @@ class RecommendConfig(BaseModel):
     als_factors: int = Field(default=64, gt=0)
     als_iterations: int = Field(default=15, gt=0)
     knn_neighbours: int = Field(default=100, gt=0)
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {"purchase": 1.0},
+        description="Training weight of one event of each type; types not "
+        "listed count 0, so their customers get the popularity fallback.",
+    )
+    num_threads: int = Field(
+        default=1, ge=0, description="Threads of implicit's models (0 = all cores)."
+    )
 
 
 class TargetingConfig(BaseModel):
@@ -65,6 +73,19 @@ class TargetingConfig(BaseModel):
         gt=0,
         description="Largest number of (customer, promotion) pairs solved exactly "
         "with HiGHS; larger instances use the Lagrangian method.",
+    )
+    uplift_max_response: float = Field(
+        default=0.15,
+        gt=0,
+        le=1,
+        description="Largest share of active non-buyers that any discount "
+        "converts, in the profile estimate of uplift.",
+    )
+    uplift_elasticity: float = Field(
+        default=4.0,
+        gt=0,
+        description="How fast the converted share approaches uplift_max_response "
+        "as discount depth times discount sensitivity grows.",
     )
 
 

@@ -37,8 +37,9 @@ def pseudonymize(ids: pd.Series, key: str) -> pd.Series:
     key_bytes = key.encode("utf-8")
     uniques = ids.dropna().unique()
     mapping = {
-        value: hmac.new(key_bytes, str(value).encode("utf-8"), hashlib.sha256)
-        .hexdigest()[:16]
+        value: hmac.new(
+            key_bytes, str(value).encode("utf-8"), hashlib.sha256
+        ).hexdigest()[:16]
         for value in uniques
     }
     return ids.map(mapping).astype("string")

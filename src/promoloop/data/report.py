@@ -67,8 +67,6 @@ class CleaningReport:
         return {
             "source": self.source,
             "rows_read": self.rows_read,
-            "rules": [
-                {**asdict(r), "action": str(r.action)} for r in self.rules
-            ],
+            "rules": [{**asdict(r), "action": str(r.action)} for r in self.rules],
             "notes": self.notes,
         }

@@ -78,8 +78,10 @@ def discount_sensitivity(events: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     value (total discount / (amount + discount) over purchase lines with
     quantity above 0) divided by the same share over all known customers:
     1 is average, 2 twice the average. It is missing when the customer's
-    regular value is 0 (no purchase, or zero-price lines only), and 0 for
-    everyone with spend when the data holds no discount at all.
+    regular value is 0 (no purchase, or zero-price lines only), and for
+    everyone when the data holds no discount at all: a shop that never
+    discounted cannot show who responds to discounts, so targeting then
+    treats every customer as average.
 
     Parameters
     ----------
@@ -100,7 +102,7 @@ def discount_sensitivity(events: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     if np.isfinite(population) and population > 0:
         out["discount_sensitivity"] = out["discount_value_share"] / population
     else:
-        out["discount_sensitivity"] = out["discount_value_share"] * 0.0
+        out["discount_sensitivity"] = np.nan
     return out
 
 

@@ -1,0 +1,126 @@
+"""The ``promoloop`` command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from promoloop.config import RunConfig
+from promoloop.errors import ConfigError, PromoloopError
+
+app = typer.Typer(
+    help="Personalized, budgeted promotions from a shop's history.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log each stage to stderr.")
+    ] = False,
+) -> None:
+    """promoloop: profiles, recommendations, targeting and messages."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _load_config(path: Path | None) -> RunConfig:
+    if path is None:
+        return RunConfig()
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from error
+    try:
+        return RunConfig.model_validate(values)
+    except ValueError as error:
+        raise ConfigError(f"invalid config file {path}: {error}") from error
+
+
+@app.command()
+def run(
+    out: Annotated[Path, typer.Option("--out", help="Run folder to write.")],
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="Public dataset: complete-journey or online-retail."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder or file of the dataset (online-retail)."),
+    ] = None,
+    events: Annotated[
+        Path | None, typer.Option(help="Events file of a shop (CSV or Parquet).")
+    ] = None,
+    items: Annotated[Path | None, typer.Option(help="Items (catalog) file.")] = None,
+    customers: Annotated[Path | None, typer.Option(help="Customers file.")] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="Mapping of the shop's columns and formats (YAML/TOML)."),
+    ] = None,
+    promotions: Annotated[
+        Path | None,
+        typer.Option(
+            help="Campaigns and promotions (TOML/YAML); a dataset's example "
+            "file by default."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Run as if today were this date; later events are ignored."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of every stage.")] = 0,
+    pseudonymize: Annotated[
+        bool,
+        typer.Option(
+            help="Replace customer ids by keyed-hash pseudonyms "
+            "(key from PROMOLOOP_PSEUDONYM_KEY)."
+        ),
+    ] = True,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file of run settings (RunConfig).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Build profiles, recommendations, decisions and messages into a run folder."""
+    from promoloop.pipeline import DataSource
+    from promoloop.pipeline import run as run_pipeline
+
+    try:
+        settings = _load_config(config)
+        settings = settings.model_copy(
+            update={
+                "seed": seed,
+                "as_of": as_of or settings.as_of,
+                "pseudonymize": pseudonymize and settings.pseudonymize,
+                "show_progress": progress,
+            }
+        )
+        source = DataSource(
+            dataset=dataset,
+            data_dir=data_dir,
+            events=events,
+            items=items,
+            customers=customers,
+            mapping=mapping,
+        )
+        result = run_pipeline(source, out, promotions=promotions, config=settings)
+    except PromoloopError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    targeting = result.manifest["metrics"]["targeting"]
+    typer.echo(
+        f"{targeting['offers']} offers for {targeting['customers']} customers "
+        f"({targeting['holdout']} in holdout); run folder: {result.out_dir}"
+    )
+
+
+if __name__ == "__main__":
+    app()

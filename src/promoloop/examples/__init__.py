@@ -1,0 +1,1 @@
+"""Example promotions files shipped with the package."""

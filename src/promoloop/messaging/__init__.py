@@ -1,0 +1,1 @@
+"""Offer messages per locale, rendered from the facts of each decision."""

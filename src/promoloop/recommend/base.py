@@ -1,0 +1,291 @@
+"""The recommender contract shared by every model, with the popularity fallback."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import NotFittedError
+
+from promoloop.errors import InputError
+from promoloop.recommend.interactions import (
+    IdMap,
+    InteractionMatrix,
+    build_matrix,
+    check_interactions,
+)
+from promoloop.vocabulary import Columns as C
+from promoloop.vocabulary import RecommendationStrategy
+from promoloop.warnings import ColdStartWarning
+
+logger = logging.getLogger(__name__)
+
+RECOMMENDATION_COLUMNS = [C.customer_id, C.item_id, C.rank, C.score, C.strategy]
+
+# Scores are scored in blocks of about this many cells (customers x items), so a
+# block of float64 scores takes about 64 MB whatever the catalog size.
+_BLOCK_CELLS = 8_000_000
+
+# Scores are rounded to this many decimals before ranking, so that scores equal
+# up to the rounding of a matrix product rank the same in any batch.
+_KEY_DECIMALS = 9
+
+
+class Recommender:
+    """Base class of the recommenders: fit on interactions, recommend top-k.
+
+    Subclasses implement ``_fit`` and ``_score``. The base class builds the
+    customers x items matrix and the id maps, computes item popularity and
+    handles the fallback, exclusion of seen items, ranking and id mapping.
+
+    Customers who are unknown, or known but without positive training weight,
+    get the most popular items with strategy ``fallback_popular``. Known
+    customers get the model's scores with strategy ``personalized``.
+    """
+
+    #: Name used in metrics tables and logs.
+    name = "recommender"
+    #: False for models whose list is the popularity list for every customer.
+    personalized = True
+    #: True when items the model gives no positive score are ranked after the
+    #: scored items by popularity, so a list is never shorter than k.
+    fill_with_popularity = True
+
+    def fit(self, interactions: pd.DataFrame, items: pd.DataFrame | None = None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        interactions : DataFrame
+            Columns customer_id, item_id, weight and, for models that use
+            recency, timestamp; one row per event (see
+            :func:`promoloop.recommend.interactions_from_events`). Rows without
+            a customer id count for item popularity only.
+        items : DataFrame, optional
+            Canonical items table; used by models with item attributes.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        InputError
+            If a required column is missing.
+        """
+        table = check_interactions(interactions)
+        self.interactions_ = build_matrix(table)
+        item_positions = self.items_.positions(table[C.item_id])
+        self.popularity_ = np.bincount(
+            item_positions,
+            weights=np.clip(table[C.weight].to_numpy(np.float64), 0.0, None),
+            minlength=len(self.items_),
+        )
+        self._fit(table, items)
+        return self
+
+    @property
+    def customers_(self) -> IdMap:
+        return self._fitted().customers
+
+    @property
+    def items_(self) -> IdMap:
+        return self._fitted().items
+
+    def _fitted(self) -> InteractionMatrix:
+        fitted = getattr(self, "interactions_", None)
+        if fitted is None:
+            raise NotFittedError(
+                f"{type(self).__name__} is not fitted; call fit(interactions) first"
+            )
+        return fitted
+
+    def _fit(self, table: pd.DataFrame, items: pd.DataFrame | None) -> None:
+        """Fit the model-specific part (the matrix and popularity are ready)."""
+
+    def _score(self, rows: np.ndarray) -> np.ndarray:
+        """Return a (len(rows), n_items) float array of scores for matrix rows."""
+        raise NotImplementedError
+
+    def recommend(
+        self, customer_ids: Iterable, k: int = 10, exclude_seen: bool = False
+    ) -> pd.DataFrame:
+        """Recommend the top ``k`` items for each customer.
+
+        Parameters
+        ----------
+        customer_ids : iterable
+            Customer ids (strings or numbers); duplicates and missing values
+            are dropped. Unknown ids get the popularity fallback.
+        k : int, default 10
+            Items per customer.
+        exclude_seen : bool, default False
+            Leave out items the customer interacted with in training.
+
+        Returns
+        -------
+        DataFrame
+            Columns customer_id, item_id, rank (1..k), score, strategy, in
+            request order and rank order. Lists are shorter than ``k`` only
+            when the catalog (minus seen items) is.
+
+        Raises
+        ------
+        InputError
+            If ``k`` is not a positive integer.
+        NotFittedError
+            If the model is not fitted.
+        """
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise InputError(
+                "invalid value of argument 'k'", value=k, expected="an integer >= 1"
+            )
+        fitted = self._fitted()
+        requested = pd.unique(
+            pd.Series(fitted.customers.canonical(customer_ids)).dropna()
+        )
+        rows = fitted.customers.positions(requested, missing="mark")
+        signal = np.zeros(len(rows), dtype=bool)
+        known = rows >= 0
+        signal[known] = np.diff(fitted.matrix.indptr)[rows[known]] > 0
+        personal = signal & self.personalized
+        self._warn_cold(requested, known, signal)
+
+        # Score the personalized customers block by block. A model without
+        # personalization ranks by popularity but still honours exclude_seen.
+        parts = []
+        block = max(1, _BLOCK_CELLS // max(1, len(fitted.items)))
+        own_list = np.flatnonzero(personal | (signal & exclude_seen))
+        for start in range(0, len(own_list), block):
+            at = own_list[start : start + block]
+            parts.append(self._recommend_block(at, rows[at], k, exclude_seen))
+
+        # Customers without positive weight have nothing to exclude, so they
+        # share one popularity list.
+        shared = np.flatnonzero(~(personal | (signal & exclude_seen)))
+        if len(shared):
+            parts.append(self._recommend_fallback(shared, k))
+
+        if not parts:
+            return _empty_recommendations()
+        order, cols, scores, strategy = (
+            np.concatenate(x) for x in zip(*parts, strict=True)
+        )
+        ranks = _ranks_within(order)
+        out = pd.DataFrame(
+            {
+                C.customer_id: pd.array(requested[order], dtype="string"),
+                C.item_id: pd.array(fitted.items.to_ids(cols), dtype="string"),
+                C.rank: ranks,
+                C.score: scores.astype(np.float64),
+                C.strategy: pd.array(strategy, dtype="string"),
+            }
+        )
+        sort = np.lexsort((ranks, order))
+        return out.iloc[sort].reset_index(drop=True)
+
+    def _warn_cold(self, requested, known, signal) -> None:
+        unknown = int((~known).sum())
+        silent = int((known & ~signal).sum())
+        if unknown or silent:
+            warnings.warn(
+                f"{unknown} unknown customer(s) and {silent} customer(s) without "
+                f"training signal out of {len(requested)} got the popularity "
+                "fallback",
+                ColdStartWarning,
+                stacklevel=3,
+            )
+
+    def _recommend_block(self, at, rows, k, exclude_seen):
+        if self.personalized:
+            scores = np.asarray(self._score(rows), dtype=np.float64)
+            strategy = RecommendationStrategy.PERSONALIZED
+        else:
+            scores = np.broadcast_to(self.popularity_, (len(rows), len(self.items_)))
+            strategy = RecommendationStrategy.FALLBACK_POPULAR
+        scores = np.round(np.nan_to_num(scores, nan=-np.inf), _KEY_DECIMALS)
+        if self.personalized and self.fill_with_popularity:
+            fill = -1.0 + self.popularity_ / (self.popularity_.max() + 1.0)
+            key = np.where(scores > 0, scores, np.round(fill, _KEY_DECIMALS)[None, :])
+        else:
+            key = scores.copy()
+        if exclude_seen:
+            r, c = self._fitted().matrix[rows].nonzero()
+            key[r, c] = -np.inf
+        r, c = top_k(key, k)
+        return at[r], c, scores[r, c], np.full(len(r), str(strategy))
+
+    def _recommend_fallback(self, at, k):
+        key = np.round(self.popularity_[None, :], _KEY_DECIMALS)
+        _, c = top_k(key, k)
+        strategy = str(RecommendationStrategy.FALLBACK_POPULAR)
+        return (
+            np.repeat(at, len(c)),
+            np.tile(c, len(at)),
+            np.tile(self.popularity_[c], len(at)),
+            np.full(len(c) * len(at), strategy),
+        )
+
+
+def top_k(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Select the ``k`` highest keys of each row, ties broken by lower column.
+
+    Parameters
+    ----------
+    key : ndarray of shape (rows, columns)
+        Ranking keys; ``-inf`` marks excluded cells, which are never returned.
+    k : int
+        Cells per row.
+
+    Returns
+    -------
+    row, column : ndarray of int64
+        Selected cells, grouped by row and sorted by rank within a row.
+    """
+    n_rows, n_cols = key.shape
+    k_eff = min(k, n_cols)
+    if n_rows == 0 or k_eff == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+
+    # The k-th largest key of each row; every strictly larger cell is selected
+    # and the equal ones are taken in column order until the row has k.
+    kth = -np.partition(-key, k_eff - 1, axis=1)[:, k_eff - 1]
+    better = key > kth[:, None]
+    ties = key == kth[:, None]
+    need = k_eff - better.sum(axis=1)
+    selected = better | (ties & (np.cumsum(ties, axis=1) <= need[:, None]))
+    rows, cols = np.nonzero(selected)
+    rows = rows.reshape(n_rows, k_eff)
+    cols = cols.reshape(n_rows, k_eff)
+
+    # Sort each row's k cells by key (descending), then by column.
+    values = key[rows, cols]
+    order = np.lexsort((cols, -values), axis=-1)
+    cols = np.take_along_axis(cols, order, axis=1).ravel()
+    rows = rows.ravel()
+    values = key[rows, cols]
+    keep = values > -np.inf
+    return rows[keep], cols[keep]
+
+
+def _ranks_within(groups: np.ndarray) -> np.ndarray:
+    # Rows of one group arrive contiguous and in rank order.
+    starts = np.r_[0, np.flatnonzero(np.diff(groups)) + 1]
+    lengths = np.diff(np.r_[starts, len(groups)])
+    return (np.arange(len(groups)) - np.repeat(starts, lengths) + 1).astype(np.int64)
+
+
+def _empty_recommendations() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            C.customer_id: pd.array([], dtype="string"),
+            C.item_id: pd.array([], dtype="string"),
+            C.rank: np.zeros(0, dtype=np.int64),
+            C.score: np.zeros(0, dtype=np.float64),
+            C.strategy: pd.array([], dtype="string"),
+        }
+    )

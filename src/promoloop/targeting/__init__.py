@@ -1,0 +1,1 @@
+"""Targeting: promotions, holdout groups, eligibility, scores and allocation."""

@@ -1,0 +1,314 @@
+"""Promotion decisions: who gets which offer, who is held out, and why not."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from promoloop.config import RunConfig
+from promoloop.targeting.allocation import Allocation, allocate
+from promoloop.targeting.eligibility import (
+    REASON,
+    RULE_REASONS,
+    Reason,
+    check_eligibility,
+)
+from promoloop.targeting.holdout import assign_holdout
+from promoloop.targeting.promotions import PromotionKind, PromotionPlan, ScopeType
+from promoloop.targeting.scoring import SCORE_SOURCE, score_pairs
+from promoloop.vocabulary import Columns as C
+
+logger = logging.getLogger(__name__)
+
+FEATURED_ITEMS = "featured_items"
+EXPECTED_MARGIN = "expected_incremental_margin"
+EXPECTED_COST = "expected_cost"
+
+#: Columns of the decisions table, in order.
+DECISION_COLUMNS = [
+    C.customer_id,
+    C.campaign_id,
+    C.promotion_id,
+    C.holdout,
+    EXPECTED_MARGIN,
+    EXPECTED_COST,
+    C.score,
+    SCORE_SOURCE,
+    FEATURED_ITEMS,
+    C.locale,
+    REASON,
+]
+
+# When a customer got nothing, the reason reported is the one of the pair
+# that came closest to being chosen: a lost budget race is more informative than a rule.
+_PROGRESS = {
+    Reason.BUDGET.value: 5,
+    Reason.NEGATIVE_MARGIN.value: 4,
+    Reason.NOT_ELIGIBLE.value: 3,
+    Reason.HOLDOUT.value: 2,
+    Reason.ANOMALY.value: 1,
+    Reason.NO_CONSENT.value: 0,
+}
+
+
+@dataclass
+class Decisions:
+    """The outcome of targeting for one run.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per customer (one per promotion sent when a customer may get
+        several), with the columns of :data:`DECISION_COLUMNS`. ``promotion_id``
+        is missing and ``reason`` gives the cause when the customer gets no offer.
+    pairs : DataFrame
+        Every (customer, promotion) pair with ``eligible``, ``reason``, the
+        score parts (eligible pairs only) and ``selected``.
+    holdouts : DataFrame
+        [customer_id, campaign_id, holdout]: every customer's group in every
+        campaign, for lift measurement.
+    allocation : dict
+        JSON-ready summary of the allocation (objective, bound, gap, budget
+        used per campaign, budgets).
+    exclusions : dict of str to int
+        Customers without an offer, counted by reason.
+    result : Allocation
+        The full allocation result.
+    seed : int
+        Seed of the run, recorded for the manifest.
+    """
+
+    table: pd.DataFrame
+    pairs: pd.DataFrame
+    holdouts: pd.DataFrame
+    allocation: dict
+    exclusions: dict[str, int]
+    result: Allocation
+    seed: int = 0
+    pair_exclusions: dict[str, int] = field(default_factory=dict)
+
+
+def decide(
+    profiles: pd.DataFrame,
+    interest: pd.DataFrame | None,
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    recommendations: pd.DataFrame | None,
+    plan: PromotionPlan,
+    exposures: pd.DataFrame | None,
+    config: RunConfig,
+    as_of: pd.Timestamp | str,
+    seed: int = 0,
+) -> Decisions:
+    """Decide which promotion each customer gets, within every campaign budget.
+
+    Parameters
+    ----------
+    profiles : DataFrame
+        One row per customer; ``check_eligibility`` and ``score_pairs`` list
+        the columns read.
+    interest : DataFrame or None
+        Long interest table [customer_id, dimension, value, score].
+    events, items : DataFrame
+        Canonical events and items.
+    recommendations : DataFrame or None
+        [customer_id, item_id, rank, score, strategy]; the source of the
+        featured items.
+    plan : PromotionPlan
+        Campaigns and promotions.
+    exposures : DataFrame or None
+        Past exposures, for per-customer caps.
+    config : RunConfig
+        ``targeting``, ``messaging.featured_items`` and ``value.horizon_days``
+        are read.
+    as_of : Timestamp or str
+        Decision date.
+    seed : int, default 0
+        Recorded in the result. NOTE: every step here is deterministic (the
+        holdout comes from a hash), so the seed changes nothing yet.
+
+    Returns
+    -------
+    Decisions
+    """
+    as_of = pd.Timestamp(as_of)
+    targeting = config.targeting
+    customers = profiles[C.customer_id].astype("string")
+
+    # Holdout groups per campaign, drawn before anything is scored.
+    holdouts = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    C.customer_id: customers.to_numpy(),
+                    C.campaign_id: campaign.campaign_id,
+                    C.holdout: assign_holdout(
+                        customers,
+                        campaign.campaign_id,
+                        _share(campaign.holdout_share, targeting.holdout_share),
+                    ).to_numpy(),
+                }
+            )
+            for campaign in plan.campaigns
+        ],
+        ignore_index=True,
+    )
+
+    # Eligibility of every pair; holdout overrides every other reason.
+    pairs = check_eligibility(profiles, plan, exposures, targeting, as_of)
+    pairs[C.customer_id] = pairs[C.customer_id].astype("string")
+    held_out = pairs.merge(holdouts, on=[C.customer_id, C.campaign_id], how="left")[
+        C.holdout
+    ].to_numpy(dtype=bool)
+    pairs.loc[held_out, C.eligible] = False
+    pairs.loc[held_out, REASON] = Reason.HOLDOUT.value
+
+    # Scores of the eligible pairs and the budgeted allocation.
+    eligible = pairs[pairs[C.eligible]]
+    scored = score_pairs(
+        eligible,
+        profiles.assign(**{C.customer_id: customers}),
+        interest,
+        events,
+        items,
+        plan,
+        targeting,
+        as_of,
+        horizon_days=config.value.horizon_days,
+    )
+    result = allocate(
+        scored,
+        plan.budgets(),
+        max_per_customer=targeting.max_promotions_per_customer,
+        exact_max_variables=targeting.exact_max_variables,
+    )
+    pairs = pairs.join(scored.drop(columns=list(pairs.columns)), how="left")
+    pairs["selected"] = pairs.index.isin(result.selected.index)
+    not_chosen = pairs[C.eligible] & ~pairs["selected"]
+    pairs.loc[not_chosen & (pairs[C.score] <= 0), REASON] = Reason.NEGATIVE_MARGIN.value
+    pairs.loc[not_chosen & (pairs[C.score] > 0), REASON] = Reason.BUDGET.value
+
+    # One row per customer: the offers, then why the others got none.
+    table = _decision_table(pairs, holdouts, profiles, customers)
+    table[FEATURED_ITEMS] = _featured_items(
+        table, recommendations, items, plan, config.messaging.featured_items
+    )
+    table = table[DECISION_COLUMNS].reset_index(drop=True)
+
+    exclusions = {
+        str(k): int(v) for k, v in table[REASON].dropna().value_counts().items()
+    }
+    pair_exclusions = {
+        str(k): int(v) for k, v in pairs[REASON].dropna().value_counts().items()
+    }
+    summary = result.summary() | {"budgets": plan.budgets()}
+    logger.info(
+        "decided %d customers: %d offers, exclusions %s",
+        customers.nunique(),
+        int(table[C.promotion_id].notna().sum()),
+        exclusions,
+    )
+    return Decisions(
+        table=table,
+        pairs=pairs,
+        holdouts=holdouts,
+        allocation=summary,
+        exclusions=exclusions,
+        result=result,
+        seed=seed,
+        pair_exclusions=pair_exclusions,
+    )
+
+
+def _share(campaign_share: float | None, default: float) -> float:
+    return default if campaign_share is None else campaign_share
+
+
+def _decision_table(pairs, holdouts, profiles, customers) -> pd.DataFrame:
+    # Offers sent.
+    chosen = pairs[pairs["selected"]].copy()
+    chosen[C.holdout] = False
+    chosen[REASON] = pd.NA
+
+    # Customers without an offer: the pair that came closest gives the reason.
+    rest = pairs[~pairs[C.customer_id].isin(chosen[C.customer_id])].copy()
+    rest[REASON] = rest[REASON].where(
+        ~rest[REASON].isin([r.value for r in RULE_REASONS]), Reason.NOT_ELIGIBLE.value
+    )
+    rest["progress"] = rest[REASON].map(_PROGRESS).astype(float)
+    rest = rest.sort_values(
+        [C.customer_id, "progress"], ascending=[True, False], kind="stable"
+    ).drop_duplicates(C.customer_id)
+    rest[C.holdout] = (rest[REASON] == Reason.HOLDOUT.value).to_numpy()
+    rest[C.promotion_id] = pd.NA
+    for column in (EXPECTED_MARGIN, EXPECTED_COST, C.score):
+        rest[column] = 0.0
+    rest[SCORE_SOURCE] = pd.NA
+
+    table = pd.concat([chosen, rest], ignore_index=True)
+    table[C.promotion_id] = table[C.promotion_id].astype("string")
+    table[SCORE_SOURCE] = table[SCORE_SOURCE].astype("string")
+    table[REASON] = table[REASON].astype("string")
+    table[C.holdout] = table[C.holdout].astype(bool)
+    if C.locale in profiles.columns:
+        locales = pd.Series(profiles[C.locale].to_numpy(), index=customers.to_numpy())
+        table[C.locale] = table[C.customer_id].map(locales).astype("string")
+    else:
+        table[C.locale] = pd.Series(pd.NA, index=table.index, dtype="string")
+    order = {c: i for i, c in enumerate(customers.to_numpy())}
+    table["order"] = table[C.customer_id].map(order)
+    return table.sort_values(["order", C.promotion_id], kind="stable")
+
+
+def _featured_items(table, recommendations, items, plan: PromotionPlan, k: int):
+    """Up to k recommended item ids per offer, in scope when any is."""
+    featured = pd.Series([[] for _ in range(len(table))], index=table.index)
+    offers = table[table[C.promotion_id].notna()][[C.customer_id, C.promotion_id]]
+    if offers.empty:
+        return featured
+
+    # Recommendations of the customers with an offer, flagged in scope or not.
+    if recommendations is None or recommendations.empty:
+        recs = pd.DataFrame(columns=[C.customer_id, C.item_id, C.rank])
+    else:
+        recs = recommendations[[C.customer_id, C.item_id, C.rank]]
+    rows = offers.reset_index().merge(
+        recs.astype({C.customer_id: "string"}), on=C.customer_id, how="inner"
+    )
+    attributes = items.set_index(C.item_id)
+    in_scope = np.zeros(len(rows), dtype=bool)
+    for campaign in plan.campaigns:
+        for promotion in campaign.promotions:
+            mine = (rows[C.promotion_id] == promotion.promotion_id).to_numpy()
+            scope_type, values = promotion.scope_items()
+            if scope_type == ScopeType.ALL:
+                inside = np.ones(len(rows), dtype=bool)
+            elif scope_type == ScopeType.ITEMS:
+                inside = rows[C.item_id].isin(values).to_numpy()
+            else:
+                column = C.category if scope_type == ScopeType.CATEGORIES else C.brand
+                mapped = rows[C.item_id].map(attributes[column])
+                inside = mapped.isin(values).to_numpy()
+            in_scope |= mine & inside
+    rows["in_scope"] = in_scope
+    any_in_scope = rows.groupby("index")["in_scope"].transform("any")
+    rows = rows[rows["in_scope"] | ~any_in_scope]
+    rows = rows.sort_values(["index", C.rank], kind="stable")
+    lists = rows.groupby("index").head(k).groupby("index")[C.item_id].agg(list)
+    # Assign one by one: a vectorised .loc assignment of a Series of lists
+    # stores numpy arrays instead of lists.
+    for index, item_ids in lists.items():
+        featured.at[index] = list(item_ids)
+
+    # A bundle features its own items.
+    for campaign in plan.campaigns:
+        for promotion in campaign.promotions:
+            if promotion.kind != PromotionKind.BUNDLE:
+                continue
+            mine = table.index[(table[C.promotion_id] == promotion.promotion_id)]
+            bundle_items = list(promotion.items)[:k]
+            featured.loc[mine] = pd.Series([bundle_items] * len(mine), index=mine)
+    return featured

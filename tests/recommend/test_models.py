@@ -1,0 +1,198 @@
+"""Model-specific behaviour: fallback, batching, decay, content score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from promoloop.errors import InputError
+from promoloop.recommend import (
+    ALSRecommender,
+    ContentRecommender,
+    HybridRecommender,
+    ItemKNNRecommender,
+    PopularityRecommender,
+    RepeatPurchaseRecommender,
+    interactions_from_events,
+)
+from promoloop.recommend.base import top_k
+from promoloop.vocabulary import Columns as C
+from promoloop.vocabulary import RecommendationStrategy as S
+from promoloop.warnings import ColdStartWarning
+
+from .test_contract import FACTORIES
+
+
+@pytest.fixture
+def views_only_events(reference_dir):
+    raw = pd.read_csv(reference_dir / "09-user-without-positive-history" / "events.csv")
+    return pd.DataFrame(
+        {
+            C.customer_id: raw["user_id"],
+            C.item_id: raw["item_id"],
+            C.event_type: raw["event"],
+            C.timestamp: pd.to_datetime(raw["ts"], utc=True),
+        }
+    )
+
+
+def test_fallback_for_customers_without_purchases(views_only_events):
+    model = RepeatPurchaseRecommender().fit(interactions_from_events(views_only_events))
+    with pytest.warns(ColdStartWarning, match="2 unknown.*1 customer"):
+        out = model.recommend(["u1", "u2", "u3", "u4", "u5", "u99"], k=3)
+    lists = out.groupby(C.customer_id)[C.item_id].agg(list)
+    strategy = out.groupby(C.customer_id)[C.strategy].first()
+    for customer in ("u3", "u5", "u99"):
+        assert lists[customer] == ["i1", "i3", "i2"], customer
+        assert strategy[customer] == S.FALLBACK_POPULAR, customer
+    for customer in ("u1", "u2", "u4"):
+        assert strategy[customer] == S.PERSONALIZED, customer
+
+
+def test_popularity_counts_purchases(views_only_events):
+    model = PopularityRecommender().fit(interactions_from_events(views_only_events))
+    counts = dict(zip(model.items_.ids, model.popularity_, strict=True))
+    assert counts == {"i1": 3.0, "i2": 1.0, "i3": 2.0, "i4": 0.0}
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_batch_does_not_change_scores(reference_dir, name):
+    path = reference_dir / "11-unseen-user-and-batch-index-ids" / "interactions.csv"
+    raw = pd.read_csv(path).rename(columns={"user_id": C.customer_id})
+    raw[C.timestamp] = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(
+        np.arange(len(raw)), unit="D"
+    )
+    items = pd.DataFrame(
+        {
+            C.item_id: [f"SKU-{i}" for i in range(1, 6)],
+            C.category: list("aabbc"),
+            C.brand: list("xyxyx"),
+        }
+    )
+    model = FACTORIES[name]().fit(raw, items)
+    single = model.recommend(["107"], k=5)
+    batch = model.recommend(["102", "107"], k=5)
+    part = batch[batch[C.customer_id] == "107"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(single, part, check_exact=False, rtol=1e-9)
+
+
+def test_repeat_ranks_by_count_and_decay():
+    day = pd.Timestamp("2024-03-01", tz="UTC")
+    table = pd.DataFrame(
+        {
+            C.customer_id: ["c"] * 3,
+            C.item_id: ["old", "old", "new"],
+            C.weight: 1.0,
+            C.timestamp: [day - pd.Timedelta(days=60)] * 2 + [day],
+        }
+    )
+    counts = RepeatPurchaseRecommender().fit(table).recommend(["c"], k=2)
+    assert counts[C.item_id].tolist() == ["old", "new"]
+    decayed = RepeatPurchaseRecommender(half_life_days=30).fit(table)
+    out = decayed.recommend(["c"], k=2)
+    assert out[C.item_id].tolist() == ["new", "old"]
+    assert out[C.score].tolist() == pytest.approx([1.0, 2 * 0.5**2])
+
+
+def test_repeat_decay_needs_timestamp():
+    table = pd.DataFrame({C.customer_id: ["c"], C.item_id: ["x"], C.weight: [1.0]})
+    with pytest.raises(InputError, match="timestamp"):
+        RepeatPurchaseRecommender(half_life_days=30).fit(table)
+
+
+def test_repeat_rejects_nonpositive_half_life(groups):
+    interactions, _ = groups
+    with pytest.raises(InputError, match="half_life_days"):
+        RepeatPurchaseRecommender(half_life_days=0).fit(interactions)
+
+
+def test_content_score_weighted_sum():
+    # Shares of customer c's purchases: category X 7/10, brand Y 9/10, size Z 6/10.
+    history = ["h1"] * 6 + ["h2"] + ["h3"] * 2 + ["h4"]
+    table = pd.DataFrame(
+        {C.customer_id: "c", C.item_id: history + ["t"], C.weight: [1.0] * 10 + [0.0]}
+    )
+    items = pd.DataFrame(
+        {
+            C.item_id: ["h1", "h2", "h3", "h4", "t"],
+            C.category: ["X", "X", "V", "V", "X"],
+            C.brand: ["Y", "Y", "Y", "U", "Y"],
+            "size": ["Z", "W", "W", "W", "Z"],
+            "category_strength": [1, 1, 1, 1, 0.8],
+            "brand_strength": [1, 1, 1, 1, 0.9],
+            "size_strength": [1, 1, 1, 1, 0.6],
+        }
+    )
+    model = ContentRecommender(
+        features=[C.category, C.brand, "size"],
+        weights={C.category: 0.5, C.brand: 0.3, "size": 0.2},
+    ).fit(table, items)
+    out = model.recommend(["c"], k=5).set_index(C.item_id)
+    assert out.loc["t", C.score] == pytest.approx(
+        0.5 * (0.7 * 0.8) + 0.3 * (0.9 * 0.9) + 0.2 * (0.6 * 0.6)
+    )
+    assert 0.5 * 0.56 + 0.3 * 0.81 + 0.2 * 0.36 == pytest.approx(0.595)
+
+
+@pytest.mark.parametrize(
+    ("items", "model", "message"),
+    [
+        (None, ContentRecommender(), "needs the items table"),
+        (pd.DataFrame({C.item_id: ["A0"]}), ContentRecommender(), "not in the items"),
+        (
+            pd.DataFrame({C.item_id: ["A0"], C.category: ["a"], C.brand: ["x"]}),
+            ContentRecommender(weights={C.category: -1.0}),
+            "invalid feature weights",
+        ),
+    ],
+)
+def test_content_rejects_bad_input(groups, items, model, message):
+    interactions, _ = groups
+    with pytest.raises(InputError, match=message):
+        model.fit(interactions, items)
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (lambda: ItemKNNRecommender(similarity="jaccard"), "similarity"),
+        (lambda: ALSRecommender(weighting="tfidf"), "weighting"),
+    ],
+)
+def test_invalid_model_settings(factory, message):
+    with pytest.raises(InputError, match=message):
+        factory()
+
+
+def test_hybrid_chooses_alpha_from_candidates(groups):
+    interactions, _ = groups
+    model = HybridRecommender(alphas=(0.5, 0.0, 1.0), validation_days=14, k=3)
+    model.fit(interactions)
+    assert model.alpha_ in (0.0, 0.5, 1.0)
+    assert set(model.validation_recalls_) == {0.0, 0.5, 1.0}
+    assert model.alpha_ == max(
+        model.validation_recalls_, key=lambda a: (model.validation_recalls_[a], -a)
+    )
+
+
+def test_hybrid_default_alpha_without_validation_customers():
+    table = pd.DataFrame(
+        {
+            C.customer_id: ["c", "d"],
+            C.item_id: ["x", "y"],
+            C.weight: 1.0,
+            C.timestamp: pd.to_datetime(["2024-01-01", "2024-03-01"], utc=True),
+        }
+    )
+    model = HybridRecommender(default_alpha=0.3).fit(table)
+    assert model.alpha_ == 0.3
+
+
+def test_top_k_breaks_ties_by_column():
+    key = np.array([[1.0, 2.0, 2.0, 2.0, -np.inf], [0.0, -np.inf, -np.inf, 5, 5]])
+    rows, cols = top_k(key, 3)
+    assert rows.tolist() == [0, 0, 0, 1, 1, 1]
+    assert cols.tolist() == [1, 2, 3, 3, 4, 0]
+    rows, cols = top_k(key[1:], 5)
+    assert cols.tolist() == [3, 4, 0]
