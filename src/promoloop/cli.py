@@ -118,7 +118,8 @@ def run(
     targeting = result.manifest["metrics"]["targeting"]
     typer.echo(
         f"{targeting['offers']} offers for {targeting['customers']} customers "
-        f"({targeting['holdout']} in holdout); run folder: {result.out_dir}"
+        f"({targeting['holdout_customers']} in a holdout group); "
+        f"run folder: {result.out_dir}"
     )
 
 

@@ -234,6 +234,7 @@ def run(
     with monitor.stage("outputs"):
         tables = {
             "decisions": table,
+            "holdouts": decisions.holdouts,
             "recommendations": recs.recommendations,
             "profiles": profiles.table,
             "interest": profiles.interest,

@@ -28,11 +28,16 @@ EXPECTED_MARGIN = "expected_incremental_margin"
 EXPECTED_COST = "expected_cost"
 
 #: Columns of the decisions table, in order.
+# Campaigns whose holdout group contains the customer: a customer held out
+# of one campaign may still receive another campaign's offer.
+HOLDOUT_CAMPAIGNS = "holdout_campaigns"
+
 DECISION_COLUMNS = [
     C.customer_id,
     C.campaign_id,
     C.promotion_id,
     C.holdout,
+    HOLDOUT_CAMPAIGNS,
     EXPECTED_MARGIN,
     EXPECTED_COST,
     C.score,
@@ -193,6 +198,11 @@ def decide(
 
     # One row per customer: the offers, then why the others got none.
     table = _decision_table(pairs, holdouts, profiles, customers)
+    held = holdouts[holdouts[C.holdout]].groupby(C.customer_id)[C.campaign_id]
+    held_lists = {customer: sorted(ids) for customer, ids in held}
+    table[HOLDOUT_CAMPAIGNS] = [
+        held_lists.get(customer, []) for customer in table[C.customer_id]
+    ]
     table[FEATURED_ITEMS] = _featured_items(
         table, recommendations, items, plan, config.messaging.featured_items
     )
