@@ -21,6 +21,7 @@ from promoloop.data.cleaning import (
 )
 from promoloop.data.dataset import ShopData
 from promoloop.data.files import ROW
+from promoloop.data.fingerprint import file_fingerprint
 from promoloop.data.report import CleaningReport, RuleAction
 from promoloop.data.schema import CUSTOMERS, EXPOSURES, ITEMS, OUTCOMES, conform
 from promoloop.errors import InputError
@@ -37,6 +38,7 @@ TABLES = [
     "campaigns",
     "campaign_descriptions",
     "coupon_redemptions",
+    "coupons",
 ]
 DISCOUNT_COLUMNS = ["retail_disc", "coupon_disc", "coupon_match_disc"]
 DEMOGRAPHIC_BANDS = [
@@ -84,7 +86,8 @@ def load_complete_journey() -> ShopData:
     The publisher gives no time zone, so timestamps are taken as UTC as
     they are. Lines with quantity > 1000 (fuel, counted in hundredths of a
     gallon, up to 89,638) are kept and counted as ``large_quantity``.
-    Campaign descriptions are kept in ``extras["campaign_descriptions"]``.
+    Campaign descriptions and coupons (which products each coupon of a
+    campaign covers) are kept in ``extras``.
 
     Returns
     -------
@@ -164,9 +167,12 @@ def load_complete_journey() -> ShopData:
         exposures=conform(exposures, EXPOSURES, source=source),
         outcomes=conform(outcomes, OUTCOMES, source=source),
         report=report,
-        inputs=[{"path": f"{PACKAGE}/data/{t}.parquet"} for t in TABLES],
+        inputs=_fingerprints(),
         name="complete-journey",
-        extras={"campaign_descriptions": tables["campaign_descriptions"]},
+        extras={
+            "campaign_descriptions": tables["campaign_descriptions"],
+            "coupons": tables["coupons"],
+        },
     )
 
 
@@ -186,6 +192,11 @@ def _read_tables() -> dict[str, pd.DataFrame]:
         with folder.joinpath(f"{name}.parquet").open("rb") as handle:
             tables[name] = pd.read_parquet(handle)
     return tables
+
+
+def _fingerprints() -> list[dict]:
+    folder = resources.files(PACKAGE).joinpath("data")
+    return [file_fingerprint(str(folder.joinpath(f"{t}.parquet"))) for t in TABLES]
 
 
 def _items(products: pd.DataFrame, lines: pd.DataFrame, prices: pd.DataFrame):
