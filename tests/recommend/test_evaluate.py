@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from promoloop.config import RecommendConfig
-from promoloop.errors import InputError
 from promoloop.recommend import (
     PopularityRecommender,
     RepeatPurchaseRecommender,
@@ -15,7 +14,7 @@ from promoloop.recommend import (
 from promoloop.recommend.evaluate import METRIC_COLUMNS
 from promoloop.vocabulary import Columns as C
 from promoloop.vocabulary import RecommendationStrategy as S
-from promoloop.warnings import ColdStartWarning
+from promoloop.warnings import ColdStartWarning, DataQualityWarning
 
 from .conftest import START
 
@@ -53,11 +52,35 @@ def test_run_chooses_repeat_over_popularity():
     assert result.split["test"]["cutoff"] is not None
 
 
-def test_run_without_history_raises():
+def test_run_without_purchases_falls_back():
     events = repeat_buyers()
     views = events.assign(**{C.event_type: "view"})
-    with pytest.raises(InputError, match="no event with positive weight"):
-        run_recommendations(views, None, RecommendConfig(), show_progress=False)
+    with (
+        pytest.warns(DataQualityWarning, match="not compared"),
+        pytest.warns(ColdStartWarning),
+    ):
+        result = run_recommendations(
+            views, None, RecommendConfig(), show_progress=False
+        )
+    assert result.chosen_model == "repeat"
+    assert result.metrics.empty
+    assert set(result.recommendations[C.strategy]) == {S.FALLBACK_POPULAR.value}
+
+
+def test_run_short_history_uses_repeat():
+    # Twelve weeks of history with 90-day windows: nothing before the
+    # test window, so the models cannot be compared.
+    config = RecommendConfig(k=1, validation_days=90)
+    with (
+        pytest.warns(DataQualityWarning, match="at least 180 days"),
+        pytest.warns(ColdStartWarning),
+    ):
+        result = run_recommendations(repeat_buyers(), None, config, show_progress=False)
+    assert result.chosen_model == "repeat"
+    assert result.metrics.empty
+    top = result.recommendations.set_index(C.customer_id)[C.item_id]
+    assert top["c1"] == "i1"
+    assert top["c3"] == "i3"
 
 
 def test_run_as_of_ignores_later_events():
@@ -76,3 +99,27 @@ def test_run_as_of_ignores_later_events():
     # The latest purchase up to day 40 is c3's on day 5 * 7 + 3 = 38.
     cutoff = pd.Timestamp(result.split["test"]["cutoff"])
     assert cutoff == START + pd.Timedelta(days=38 - 14)
+
+
+def test_run_lists_only_customers_active_by_as_of():
+    events = repeat_buyers()
+    late = pd.DataFrame(
+        {
+            C.customer_id: ["late"],
+            C.item_id: ["i1"],
+            C.event_type: ["purchase"],
+            C.timestamp: [START + pd.Timedelta(days=70)],
+        }
+    )
+    events = pd.concat([events, late], ignore_index=True)
+    config = RecommendConfig(k=1, validation_days=14)
+    with pytest.warns(ColdStartWarning):
+        result = run_recommendations(
+            events,
+            None,
+            config,
+            as_of=START + pd.Timedelta(days=40),
+            show_progress=False,
+            models={"repeat": RepeatPurchaseRecommender},
+        )
+    assert set(result.recommendations[C.customer_id]) == {"c0", "c1", "c2", "c3", "v"}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from promoloop.errors import InputError
 from promoloop.recommend import (
@@ -165,18 +168,74 @@ def test_invalid_model_settings(factory, message):
         factory()
 
 
-def test_hybrid_chooses_alpha_from_candidates(groups):
-    interactions, _ = groups
-    model = HybridRecommender(alphas=(0.5, 0.0, 1.0), validation_days=14, k=3)
-    model.fit(interactions)
-    assert model.alpha_ in (0.0, 0.5, 1.0)
-    assert set(model.validation_recalls_) == {0.0, 0.5, 1.0}
-    assert model.alpha_ == max(
-        model.validation_recalls_, key=lambda a: (model.validation_recalls_[a], -a)
+def toy_three_customers() -> pd.DataFrame:
+    """Return a buys i0 and i1, b buys i0, c buys i2, all on one day."""
+    return pd.DataFrame(
+        {
+            C.customer_id: ["a", "a", "b", "c"],
+            C.item_id: ["i0", "i1", "i0", "i2"],
+            C.weight: 1.0,
+            C.timestamp: pd.Timestamp("2024-01-01", tz="UTC"),
+        }
     )
 
 
-def test_hybrid_default_alpha_without_validation_customers():
+def test_hybrid_blend_hand_computed():
+    model = HybridRecommender(alpha=0.5, neighbours=1, half_life_days=30)
+    model.fit(toy_three_customers())
+    out = model.recommend(["a", "b", "c"], k=3)
+    score = out.set_index([C.customer_id, C.item_id])[C.score]
+    # Unit vectors a = (1, 1, 0) / sqrt(2), b = (1, 0, 0), c = (0, 0, 1); the
+    # only positive cosine is cos(a, b) = 1 / sqrt(2), so a and b are each
+    # other's neighbour and c has none.
+    half = 0.5 / np.sqrt(2)
+    assert score["a", "i0"] == pytest.approx(0.5 * 1 / np.sqrt(2) + 0.5 * 1)
+    assert score["a", "i1"] == pytest.approx(half)
+    assert score["b", "i0"] == pytest.approx(0.5 * 1 + half)
+    assert score["b", "i1"] == pytest.approx(half)
+    assert score["c", "i2"] == pytest.approx(0.5)
+    assert score["a", "i2"] == 0.0
+    top = out[out[C.rank] == 1].set_index(C.customer_id)[C.item_id]
+    assert top.to_dict() == {"a": "i0", "b": "i0", "c": "i2"}
+
+
+def test_hybrid_neighbour_weights_average():
+    from promoloop.recommend.hybrid import neighbour_weights, unit_rows
+
+    matrix = sp.csr_matrix(
+        np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [1.0, 2.0, 0.0]])
+    )
+    weights = neighbour_weights(unit_rows(matrix), 2).toarray()
+    # Every pair has a positive cosine, so each customer averages the other two.
+    expected = np.array([[0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]])
+    np.testing.assert_allclose(weights, expected)
+    # With one neighbour, b's nearest is a: cos(b, a) = 1 / sqrt(2) beats
+    # cos(b, c) = 1 / sqrt(5).
+    nearest = neighbour_weights(unit_rows(matrix), 1).toarray()
+    assert nearest[1].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_hybrid_tunes_on_grid(groups):
+    interactions, _ = groups
+    model = HybridRecommender(
+        alphas=(0.5, 1.0),
+        neighbour_grid=(2, 4),
+        half_lives=(10.0,),
+        validation_days=14,
+        k=3,
+    )
+    model.fit(interactions)
+    assert set(model.validation_recalls_) == {
+        (10.0, 2, 0.5),
+        (10.0, 2, 1.0),
+        (10.0, 4, 0.5),
+        (10.0, 4, 1.0),
+    }
+    best = max(model.validation_recalls_, key=model.validation_recalls_.get)
+    assert (model.half_life_days_, model.neighbours_, model.alpha_) == best
+
+
+def test_hybrid_defaults_without_validation_customers():
     table = pd.DataFrame(
         {
             C.customer_id: ["c", "d"],
@@ -185,8 +244,32 @@ def test_hybrid_default_alpha_without_validation_customers():
             C.timestamp: pd.to_datetime(["2024-01-01", "2024-03-01"], utc=True),
         }
     )
-    model = HybridRecommender(default_alpha=0.3).fit(table)
-    assert model.alpha_ == 0.3
+    model = HybridRecommender(
+        default_alpha=0.3, default_neighbours=7, default_half_life=20.0
+    ).fit(table)
+    assert (model.half_life_days_, model.neighbours_, model.alpha_) == (20.0, 7, 0.3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"alpha": 1.5}, "alpha"),
+        ({"alphas": (-0.1,)}, "alpha"),
+        ({"neighbours": 0}, "neighbours"),
+    ],
+)
+def test_hybrid_rejects_bad_settings(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        HybridRecommender(**kwargs)
+
+
+def test_item_knn_tiny_data_no_runtime_warning(groups):
+    interactions, _ = groups
+    small = interactions[interactions[C.customer_id].isin(["a0", "a1", "a2"])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        ItemKNNRecommender(neighbours=3, similarity="bm25").fit(small)
+        ALSRecommender(factors=2, weighting="bm25").fit(small)
 
 
 def test_top_k_breaks_ties_by_column():

@@ -12,8 +12,10 @@ from promoloop.recommend.hybrid import HybridRecommender
 from promoloop.recommend.interactions import (
     IdMap,
     InteractionMatrix,
+    PreparedInteractions,
     build_matrix,
     interactions_from_events,
+    prepare_interactions,
 )
 from promoloop.recommend.metrics import catalog_coverage, per_customer_metrics
 from promoloop.recommend.models import (
@@ -37,6 +39,7 @@ __all__ = [
     "InteractionMatrix",
     "ItemKNNRecommender",
     "PopularityRecommender",
+    "PreparedInteractions",
     "RecommendationResult",
     "Recommender",
     "RepeatPurchaseRecommender",
@@ -50,5 +53,6 @@ __all__ = [
     "interactions_from_events",
     "per_customer_metrics",
     "per_customer_split",
+    "prepare_interactions",
     "run_recommendations",
 ]

@@ -14,8 +14,8 @@ from promoloop.errors import InputError
 from promoloop.recommend.interactions import (
     IdMap,
     InteractionMatrix,
-    build_matrix,
-    check_interactions,
+    PreparedInteractions,
+    prepare_interactions,
 )
 from promoloop.vocabulary import Columns as C
 from promoloop.vocabulary import RecommendationStrategy
@@ -54,16 +54,22 @@ class Recommender:
     #: scored items by popularity, so a list is never shorter than k.
     fill_with_popularity = True
 
-    def fit(self, interactions: pd.DataFrame, items: pd.DataFrame | None = None):
+    def fit(
+        self,
+        interactions: pd.DataFrame | PreparedInteractions,
+        items: pd.DataFrame | None = None,
+    ):
         """Fit the model.
 
         Parameters
         ----------
-        interactions : DataFrame
+        interactions : DataFrame or PreparedInteractions
             Columns customer_id, item_id, weight and, for models that use
             recency, timestamp; one row per event (see
             :func:`promoloop.recommend.interactions_from_events`). Rows without
-            a customer id count for item popularity only.
+            a customer id count for item popularity only. Pass the result of
+            :func:`promoloop.recommend.prepare_interactions` to share the
+            matrix among models fitted on one table.
         items : DataFrame, optional
             Canonical items table; used by models with item attributes.
 
@@ -76,15 +82,12 @@ class Recommender:
         InputError
             If a required column is missing.
         """
-        table = check_interactions(interactions)
-        self.interactions_ = build_matrix(table)
-        item_positions = self.items_.positions(table[C.item_id])
-        self.popularity_ = np.bincount(
-            item_positions,
-            weights=np.clip(table[C.weight].to_numpy(np.float64), 0.0, None),
-            minlength=len(self.items_),
-        )
-        self._fit(table, items)
+        data = interactions
+        if not isinstance(data, PreparedInteractions):
+            data = prepare_interactions(interactions)
+        self.interactions_ = data.interactions
+        self.popularity_ = data.popularity
+        self._fit(data, items)
         return self
 
     @property
@@ -103,11 +106,14 @@ class Recommender:
             )
         return fitted
 
-    def _fit(self, table: pd.DataFrame, items: pd.DataFrame | None) -> None:
+    def _fit(self, data: PreparedInteractions, items: pd.DataFrame | None) -> None:
         """Fit the model-specific part (the matrix and popularity are ready)."""
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
-        """Return a (len(rows), n_items) float array of scores for matrix rows."""
+        """Return a new (len(rows), n_items) float array of scores for matrix rows.
+
+        The caller modifies the array in place, so it must not be shared.
+        """
         raise NotImplementedError
 
     def recommend(
@@ -204,15 +210,22 @@ class Recommender:
             scores = np.asarray(self._score(rows), dtype=np.float64)
             strategy = RecommendationStrategy.PERSONALIZED
         else:
-            scores = np.broadcast_to(self.popularity_, (len(rows), len(self.items_)))
+            scores = np.tile(self.popularity_, (len(rows), 1))
             strategy = RecommendationStrategy.FALLBACK_POPULAR
-        scores = np.round(np.nan_to_num(scores, nan=-np.inf), _KEY_DECIMALS)
+
+        # The model returned a fresh block, so rounding and exclusion work in
+        # place; only the popularity fill needs a second array.
+        np.nan_to_num(scores, copy=False, nan=-np.inf)
+        np.round(scores, _KEY_DECIMALS, out=scores)
+        key = scores
         if self.personalized and self.fill_with_popularity:
-            fill = -1.0 + self.popularity_ / (self.popularity_.max() + 1.0)
-            key = np.where(scores > 0, scores, np.round(fill, _KEY_DECIMALS)[None, :])
-        else:
-            key = scores.copy()
+            fill = np.round(
+                -1.0 + self.popularity_ / (self.popularity_.max() + 1.0), _KEY_DECIMALS
+            )
+            key = np.where(scores > 0, scores, fill[None, :])
         if exclude_seen:
+            # Excluded cells are never selected, so marking them in the scores
+            # themselves loses no reported value.
             r, c = self._fitted().matrix[rows].nonzero()
             key[r, c] = -np.inf
         r, c = top_k(key, k)
@@ -251,25 +264,18 @@ def top_k(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
 
-    # The k-th largest key of each row; every strictly larger cell is selected
-    # and the equal ones are taken in column order until the row has k.
-    kth = -np.partition(-key, k_eff - 1, axis=1)[:, k_eff - 1]
-    better = key > kth[:, None]
-    ties = key == kth[:, None]
-    need = k_eff - better.sum(axis=1)
-    selected = better | (ties & (np.cumsum(ties, axis=1) <= need[:, None]))
-    rows, cols = np.nonzero(selected)
-    rows = rows.reshape(n_rows, k_eff)
-    cols = cols.reshape(n_rows, k_eff)
+    # The k-th largest key of each row bounds the candidates: every cell at or
+    # above it, which is k cells per row unless there are ties at the bound.
+    kth = np.partition(key, n_cols - k_eff, axis=1)[:, n_cols - k_eff]
+    rows, cols = np.nonzero((key >= kth[:, None]) & (key > -np.inf))
+    values = key[rows, cols]
 
-    # Sort each row's k cells by key (descending), then by column.
-    values = key[rows, cols]
-    order = np.lexsort((cols, -values), axis=-1)
-    cols = np.take_along_axis(cols, order, axis=1).ravel()
-    rows = rows.ravel()
-    values = key[rows, cols]
-    keep = values > -np.inf
-    return rows[keep], cols[keep]
+    # Order the candidates by row, key (descending) and column, and keep the
+    # first k of each row.
+    order = np.lexsort((cols, -values, rows))
+    rows, cols = rows[order], cols[order]
+    keep = _ranks_within(rows) <= k_eff
+    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
 
 
 def _ranks_within(groups: np.ndarray) -> np.ndarray:

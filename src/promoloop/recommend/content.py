@@ -47,7 +47,7 @@ class ContentRecommender(Recommender):
         self.features = tuple(features)
         self.weights = dict(weights) if weights is not None else None
 
-    def _fit(self, table, items):
+    def _fit(self, data, items):
         if items is None or C.item_id not in items:
             raise InputError(
                 "ContentRecommender needs the items table with an item_id column",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -246,15 +246,7 @@ def build_matrix(
 
     rows = customers.positions(known[C.customer_id], missing="mark")
     cols = items.positions(known[C.item_id], missing="mark")
-    keep = (rows >= 0) & (cols >= 0)
-    matrix = sp.coo_matrix(
-        (data[keep], (rows[keep], cols[keep])), shape=(len(customers), len(items))
-    ).tocsr()
-    matrix.sum_duplicates()
-    matrix.data = np.clip(matrix.data, 0.0, None)
-    matrix.eliminate_zeros()
-    matrix = matrix.astype(np.float32)
-
+    matrix = sum_matrix(rows, cols, data, (len(customers), len(items)))
     check_orientation(matrix, customers, items)
     logger.debug(
         "built a %d x %d interaction matrix with %d non-zeros",
@@ -263,6 +255,110 @@ def build_matrix(
         matrix.nnz,
     )
     return InteractionMatrix(matrix, customers, items)
+
+
+def sum_matrix(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """Sum ``values`` into a float32 CSR matrix, clipping negative sums to 0.
+
+    Entries whose row or column is negative (an unknown id) are left out, and
+    only positive sums are stored.
+    """
+    keep = (rows >= 0) & (cols >= 0)
+    matrix = sp.coo_matrix(
+        (np.asarray(values, dtype=np.float64)[keep], (rows[keep], cols[keep])),
+        shape=shape,
+    ).tocsr()
+    matrix.sum_duplicates()
+    matrix.data = np.clip(matrix.data, 0.0, None)
+    matrix.eliminate_zeros()
+    return matrix.astype(np.float32)
+
+
+@dataclass
+class PreparedInteractions:
+    """A checked interaction table with its matrix, built once for many models.
+
+    Every model fitted on one split needs the same id maps, matrix and
+    popularity; :func:`prepare_interactions` builds them once, and
+    :meth:`Recommender.fit <promoloop.recommend.Recommender.fit>` accepts the
+    result in place of a table.
+
+    Attributes
+    ----------
+    table : DataFrame
+        The checked table (canonical ids, float weights).
+    interactions : InteractionMatrix
+        Summed weights with the id maps.
+    rows, cols : ndarray of int64
+        Matrix row and column of each table row; -1 for a missing customer.
+    popularity : ndarray of float64
+        Summed positive weight per item, anonymous rows included.
+    """
+
+    table: pd.DataFrame
+    interactions: InteractionMatrix
+    rows: np.ndarray
+    cols: np.ndarray
+    popularity: np.ndarray
+    _decayed: dict = field(default_factory=dict, repr=False)
+
+    def matrix_of(self, values: np.ndarray) -> sp.csr_matrix:
+        """Sum per-row ``values`` (e.g. decayed weights) into a matrix."""
+        return sum_matrix(self.rows, self.cols, values, self.interactions.matrix.shape)
+
+    def decayed_matrix(self, half_life_days: float | None) -> sp.csr_matrix:
+        """Return the matrix of time-decayed weights, cached per half-life.
+
+        Raises
+        ------
+        InputError
+            As :func:`promoloop.recommend.models.decayed_weights`.
+        """
+        # Imported here because models imports this module.
+        from promoloop.recommend.models import decayed_weights
+
+        if half_life_days not in self._decayed:
+            values = decayed_weights(self.table, half_life_days)
+            self._decayed[half_life_days] = self.matrix_of(values)
+        return self._decayed[half_life_days]
+
+
+def prepare_interactions(interactions: pd.DataFrame) -> PreparedInteractions:
+    """Check an interaction table and build its matrix, id maps and popularity.
+
+    Parameters
+    ----------
+    interactions : DataFrame
+        Columns customer_id, item_id, weight and optionally timestamp (see
+        :func:`interactions_from_events`).
+
+    Returns
+    -------
+    PreparedInteractions
+
+    Raises
+    ------
+    InputError
+        If a column of customer_id, item_id, weight is missing.
+    """
+    table = check_interactions(interactions)
+    customer_ids = table[C.customer_id]
+    customers = IdMap(customer_ids.dropna(), name=C.customer_id)
+    items = IdMap(table[C.item_id], name=C.item_id)
+
+    # The table's ids are canonical already, so look them up directly.
+    rows = customers._index.get_indexer(customer_ids).astype(np.int64)
+    cols = items._index.get_indexer(table[C.item_id]).astype(np.int64)
+    weights = table[C.weight].to_numpy(np.float64)
+    matrix = sum_matrix(rows, cols, weights, (len(customers), len(items)))
+    popularity = np.bincount(
+        cols, weights=np.clip(weights, 0.0, None), minlength=len(items)
+    )
+    return PreparedInteractions(
+        table, InteractionMatrix(matrix, customers, items), rows, cols, popularity
+    )
 
 
 def check_orientation(matrix: sp.spmatrix, customers: IdMap, items: IdMap) -> None:

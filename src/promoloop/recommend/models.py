@@ -20,7 +20,6 @@ from threadpoolctl import threadpool_limits
 
 from promoloop.errors import InputError
 from promoloop.recommend.base import Recommender
-from promoloop.recommend.interactions import build_matrix
 from promoloop.vocabulary import Columns as C
 
 logger = logging.getLogger(__name__)
@@ -91,11 +90,8 @@ class RepeatPurchaseRecommender(Recommender):
     def __init__(self, half_life_days: float | None = None) -> None:
         self.half_life_days = half_life_days
 
-    def _fit(self, table, items):
-        values = decayed_weights(table, self.half_life_days)
-        self.scores_ = build_matrix(
-            table, self.customers_, self.items_, values=values
-        ).matrix
+    def _fit(self, data, items):
+        self.scores_ = data.decayed_matrix(self.half_life_days)
 
     def _score(self, rows):
         return self.scores_[rows].toarray()
@@ -125,6 +121,11 @@ def item_similarity(
         # implicit's own normalisation hands its kNN routine a COO matrix and
         # then warns about converting it.
         warnings.simplefilter("ignore", ParameterWarning)
+        # implicit 0.7.3's bm25_weight averages the row sums with numpy, which
+        # warns on a matrix without rows; the weights are not used then.
+        warnings.filterwarnings(
+            "ignore", "Mean of empty slice", RuntimeWarning, module="numpy"
+        )
         model.fit(matrix, show_progress=False)
     return model.similarity.tocsr().astype(np.float64)
 
@@ -161,7 +162,7 @@ class ItemKNNRecommender(Recommender):
         self.similarity = similarity
         self.num_threads = num_threads
 
-    def _fit(self, table, items):
+    def _fit(self, data, items):
         self.similarity_ = item_similarity(
             self.interactions_.matrix,
             self.neighbours,
@@ -221,7 +222,7 @@ class ALSRecommender(Recommender):
         self.num_threads = num_threads
         self.random_state = random_state
 
-    def _fit(self, table, items):
+    def _fit(self, data, items):
         settings = {
             "factors": self.factors,
             "regularization": self.regularization,
@@ -230,7 +231,14 @@ class ALSRecommender(Recommender):
         }
         matrix = self.interactions_.matrix
         if self.weighting == "bm25":
-            matrix = sp.csr_matrix(bm25_weight(matrix.T).T, dtype=np.float32)
+            with warnings.catch_warnings():
+                # bm25_weight warns "Mean of empty slice" on a matrix without
+                # items (implicit 0.7.3); the weights are empty then anyway.
+                warnings.filterwarnings(
+                    "ignore", "Mean of empty slice", RuntimeWarning, module="numpy"
+                )
+                weighted = bm25_weight(matrix.T).T
+            matrix = sp.csr_matrix(weighted, dtype=np.float32)
 
         # implicit warns when BLAS runs its own threads next to the solver's.
         with threadpool_limits(1, "blas"):

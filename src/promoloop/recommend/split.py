@@ -234,8 +234,8 @@ def _timestamps(events: pd.DataFrame) -> pd.Series:
 
 
 def _report_customers(split: Split) -> None:
-    train_ids = set(split.train[C.customer_id].dropna().astype(str))
-    test_ids = set(split.test[C.customer_id].dropna().astype(str))
+    train_ids = set(split.train[C.customer_id].dropna().unique().astype(str))
+    test_ids = set(split.test[C.customer_id].dropna().unique().astype(str))
     split.customers_without_test = sorted(train_ids - test_ids)
     split.cold_customers = sorted(test_ids - train_ids)
     split.notes.append(

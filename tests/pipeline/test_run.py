@@ -1,0 +1,324 @@
+"""The main job end to end on the example shop's files and on real data."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from promoloop.cli import app
+from promoloop.config import RunConfig
+from promoloop.pipeline import DataSource, run
+from promoloop.targeting.promotions import load_promotions
+
+REPO = Path(__file__).resolve().parents[2]
+SHOP = REPO / "examples" / "shop"
+RUN_FILES = [
+    "decisions.parquet",
+    "decisions.csv",
+    "holdouts.parquet",
+    "recommendations.parquet",
+    "profiles.parquet",
+    "interest.parquet",
+    "segments.parquet",
+    "rules.parquet",
+    "bundles.parquet",
+    "recommender_metrics.parquet",
+    "cleaning.parquet",
+    "report.html",
+    "manifest.json",
+]
+RAW_CUSTOMER_IDS = ["K001", "K002", "K003", "K004"]
+
+
+def shop_source() -> DataSource:
+    return DataSource(
+        events=SHOP / "events.csv",
+        items=SHOP / "items.csv",
+        customers=SHOP / "customers.csv",
+        mapping=SHOP / "mapping.yaml",
+    )
+
+
+def run_shop(out: Path, **settings) -> dict:
+    config = RunConfig(show_progress=False, **settings)
+    result = run(shop_source(), out, promotions=SHOP / "promotions.yaml", config=config)
+    return result.tables
+
+
+@pytest.fixture(scope="module")
+def shop_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("shop-run")
+    run_shop(out)
+    return out
+
+
+def test_run_folder_has_every_output(shop_run):
+    for name in RUN_FILES:
+        assert (shop_run / name).is_file(), name
+
+
+def test_decisions_one_row_per_customer(shop_run):
+    decisions = pd.read_parquet(shop_run / "decisions.parquet")
+    profiles = pd.read_parquet(shop_run / "profiles.parquet")
+    assert decisions["customer_id"].is_unique
+    assert set(decisions["customer_id"]) == set(profiles["customer_id"])
+
+
+def test_decisions_respect_budget_and_consent(shop_run):
+    decisions = pd.read_parquet(shop_run / "decisions.parquet")
+    plan = load_promotions(SHOP / "promotions.yaml")
+    offered = decisions[decisions["promotion_id"].notna()]
+    spent = offered.groupby("campaign_id")["expected_cost"].sum()
+    for campaign_id, budget in plan.budgets().items():
+        assert spent.get(campaign_id, 0.0) <= budget + 1e-9
+    # The customer who declined offers (offers_ok = no) gets none.
+    no_consent = decisions[decisions["reason"] == "no consent"]
+    assert len(no_consent) == 1
+    assert no_consent["promotion_id"].isna().all()
+
+
+def test_holdout_customers_get_no_offer_of_their_campaign(shop_run):
+    decisions = pd.read_parquet(shop_run / "decisions.parquet")
+    for _, row in decisions.iterrows():
+        if pd.notna(row["promotion_id"]):
+            assert row["campaign_id"] not in list(row["holdout_campaigns"])
+
+
+def test_messages_only_for_offers(shop_run):
+    decisions = pd.read_parquet(shop_run / "decisions.parquet")
+    has_offer = decisions["promotion_id"].notna()
+    assert (decisions.loc[has_offer, "message"].str.len() > 0).all()
+    assert (decisions.loc[~has_offer, "message"].fillna("") == "").all()
+
+
+def test_customer_ids_pseudonymized_everywhere(shop_run):
+    for name in RUN_FILES:
+        text = (shop_run / name).read_bytes()
+        for raw in RAW_CUSTOMER_IDS:
+            assert raw.encode() not in text, (name, raw)
+
+
+def test_no_pseudonymize_keeps_raw_ids(tmp_path):
+    tables = run_shop(tmp_path, pseudonymize=False)
+    assert set(tables["profiles"]["customer_id"]) >= set(RAW_CUSTOMER_IDS)
+
+
+def test_same_seed_same_outputs(tmp_path):
+    first = run_shop(tmp_path / "a", seed=3)
+    second = run_shop(tmp_path / "b", seed=3)
+    for name in ("decisions", "recommendations", "profiles", "segments", "rules"):
+        pd.testing.assert_frame_equal(first[name], second[name], obj=name)
+
+
+def test_as_of_ignores_later_events(tmp_path):
+    tables = run_shop(tmp_path, as_of="2024-03-10")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["as_of"].startswith("2024-03-10T23:59:59")
+    cut = [
+        r
+        for r in manifest["rows"]["cleaning_rules"]
+        if r["rule"].startswith("after_as_of")
+    ]
+    assert sum(r["rows"] for r in cut) > 0
+    assert tables["profiles"]["recency_days"].min() >= 0
+
+
+def test_manifest_records_inputs_and_timings(shop_run):
+    manifest = json.loads((shop_run / "manifest.json").read_text())
+    paths = [Path(entry["path"]).name for entry in manifest["inputs"]]
+    assert "events.csv" in paths
+    assert "promotions.yaml" in paths
+    assert all(re.fullmatch(r"[0-9a-f]{64}", e["sha256"]) for e in manifest["inputs"])
+    stages = [t["name"] for t in manifest["timings"]]
+    assert stages[-1] == "total"
+    assert "recommendations" in stages
+    assert manifest["libraries"]["pandas"] == pd.__version__
+
+
+def test_report_has_every_section(shop_run):
+    html = (shop_run / "report.html").read_text(encoding="utf-8")
+    for heading in (
+        "Data quality",
+        "Segments",
+        "Recommendations",
+        "Allocation and budget",
+        "Sample of messages",
+    ):
+        assert f"<h2>{heading}</h2>" in html
+    assert "data:image/png;base64," in html
+    assert "estimate" in html
+
+
+runner = CliRunner()
+
+
+def cli_run(*args: str):
+    return runner.invoke(app, ["run", "--no-progress", *args])
+
+
+def test_cli_generic_form(tmp_path):
+    result = cli_run(
+        "--events",
+        str(SHOP / "events.csv"),
+        "--items",
+        str(SHOP / "items.csv"),
+        "--customers",
+        str(SHOP / "customers.csv"),
+        "--mapping",
+        str(SHOP / "mapping.yaml"),
+        "--promotions",
+        str(SHOP / "promotions.yaml"),
+        "--out",
+        str(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    assert "offers for 6 customers" in result.output
+
+
+BAD_INVOCATIONS = [
+    (["--dataset", "no-such-shop"], r"unknown dataset 'no-such-shop'"),
+    (["--dataset", "online-retail"], r"needs --data-dir"),
+    (["--events", "x.csv"], r"missing --items, --mapping"),
+    (
+        ["--dataset", "online-retail", "--data-dir", "/nonexistent/folder"],
+        r"/nonexistent/folder",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INVOCATIONS)
+def test_cli_rejects_bad_invocation(tmp_path, args, message):
+    result = cli_run(*args, "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert re.search(message, result.output), result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_reports_bad_file_without_traceback(tmp_path):
+    events = tmp_path / "events.csv"
+    text = (SHOP / "events.csv").read_text(encoding="utf-8-sig")
+    events.write_text(
+        text.replace("04.03.2024 14:00", "2024-13-45 99:00", 1), encoding="utf-8-sig"
+    )
+    result = cli_run(
+        "--events",
+        str(events),
+        "--items",
+        str(SHOP / "items.csv"),
+        "--mapping",
+        str(SHOP / "mapping.yaml"),
+        "--promotions",
+        str(SHOP / "promotions.yaml"),
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert result.exit_code == 2
+    assert "events.csv" in result.output
+    assert "row 1" in result.output
+    assert "2024-13-45 99:00" in result.output
+    assert not (tmp_path / "out" / "decisions.parquet").exists()
+
+
+@pytest.mark.slow
+def test_online_retail_end_to_end(data_dir, tmp_path):
+    result = cli_run(
+        "--dataset",
+        "online-retail",
+        "--data-dir",
+        str(data_dir / "online-retail"),
+        "--out",
+        str(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    rules = {r["rule"]: r["rows"] for r in manifest["rows"]["cleaning_rules"]}
+    assert rules["exact_duplicates"] == 5268
+    decisions = pd.read_parquet(tmp_path / "decisions.parquet")
+    assert decisions["customer_id"].nunique() == len(decisions)
+    assert len(decisions) > 4000
+    metrics = pd.read_parquet(tmp_path / "recommender_metrics.parquet")
+    assert set(metrics["model"]) >= {"popularity", "repeat", "als_untuned"}
+
+
+def test_cli_rejects_invalid_as_of(tmp_path):
+    result = cli_run(
+        "--events",
+        str(SHOP / "events.csv"),
+        "--items",
+        str(SHOP / "items.csv"),
+        "--mapping",
+        str(SHOP / "mapping.yaml"),
+        "--promotions",
+        str(SHOP / "promotions.yaml"),
+        "--as-of",
+        "yesterday-ish",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.exit_code == 2
+    assert "invalid --as-of 'yesterday-ish'" in result.output
+
+
+def test_cli_config_file_sets_holdout_share(tmp_path):
+    config = tmp_path / "settings.yaml"
+    config.write_text("targeting:\n  holdout_share: 0.0\n", encoding="utf-8")
+    promotions = tmp_path / "promotions.yaml"
+    text = (SHOP / "promotions.yaml").read_text(encoding="utf-8")
+    promotions.write_text(text.replace("holdout_share: 0.1", ""), encoding="utf-8")
+    result = cli_run(
+        "--events",
+        str(SHOP / "events.csv"),
+        "--items",
+        str(SHOP / "items.csv"),
+        "--mapping",
+        str(SHOP / "mapping.yaml"),
+        "--promotions",
+        str(promotions),
+        "--config",
+        str(config),
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert result.exit_code == 0, result.output
+    holdouts = pd.read_parquet(tmp_path / "out" / "holdouts.parquet")
+    assert not holdouts["holdout"].any()
+
+
+def test_cli_rejects_unknown_config_key(tmp_path):
+    config = tmp_path / "settings.yaml"
+    config.write_text("targeting:\n  holdout_shares: 0.2\n", encoding="utf-8")
+    result = cli_run(
+        "--dataset",
+        "complete-journey",
+        "--config",
+        str(config),
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert result.exit_code == 2
+    assert "holdout_shares" in result.output
+
+
+@pytest.mark.slow
+def test_complete_journey_end_to_end(tmp_path):
+    result = cli_run("--dataset", "complete-journey", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert len(manifest["inputs"]) == 8  # seven package tables and the promotions
+    assert all(re.fullmatch(r"[0-9a-f]{64}", e["sha256"]) for e in manifest["inputs"])
+    assert manifest["rows"]["kept"]["events"] == 1_469_307
+    assert manifest["rows"]["kept"]["exposures"] == 6_589
+    decisions = pd.read_parquet(tmp_path / "decisions.parquet")
+    assert len(decisions) == 2_469
+    holdouts = pd.read_parquet(tmp_path / "holdouts.parquet")
+    share = holdouts.groupby("campaign_id")["holdout"].mean()
+    assert share.between(0.07, 0.13).all()
+    spent = decisions.groupby("campaign_id")["expected_cost"].sum()
+    budgets = manifest["metrics"]["targeting"]["allocation"]["budgets"]
+    for campaign_id, budget in budgets.items():
+        assert spent.get(campaign_id, 0.0) <= budget + 1e-6
