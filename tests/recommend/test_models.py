@@ -279,3 +279,58 @@ def test_top_k_breaks_ties_by_column():
     assert cols.tolist() == [1, 2, 3, 3, 4, 0]
     rows, cols = top_k(key[1:], 5)
     assert cols.tolist() == [3, 4, 0]
+
+
+def reference_features_model(reference_dir):
+    folder = reference_dir / "11-unseen-user-and-batch-index-ids"
+    raw = pd.read_csv(folder / "interactions.csv", dtype=str)
+    raw = raw.rename(columns={"user_id": C.customer_id})
+    raw[C.weight] = 1.0
+    raw[C.timestamp] = pd.Timestamp("2024-01-01", tz="UTC")
+    features = pd.read_csv(folder / "user_features.csv", dtype=str)
+    features = features.rename(columns={"user_id": C.customer_id})
+    return RepeatPurchaseRecommender().fit(raw), features
+
+
+def test_new_customer_scored_from_features(reference_dir):
+    model, features = reference_features_model(reference_dir)
+    with pytest.warns(ColdStartWarning):
+        lists = model.recommend(["108"], k=5, customer_features=features)
+    assert set(lists[C.strategy]) == {S.FEATURES_ONLY.value}
+    scores = lists.set_index(C.item_id)[C.score]
+    # Students 101 and 103 bought SKU-1 and SKU-2 (2 each, scaled to 1);
+    # in DE, 101, 102 and 107 bought SKU-2 twice and the others once (scaled
+    # by 2); the score is the mean of the two features.
+    assert scores["SKU-2"] == pytest.approx((1.0 + 2 / 2) / 2)
+    assert scores["SKU-1"] == pytest.approx((1.0 + 1 / 2) / 2)
+    assert scores["SKU-3"] == pytest.approx((0.0 + 1 / 2) / 2)
+    assert lists[C.item_id].tolist()[:2] == ["SKU-2", "SKU-1"]
+
+
+def test_new_customers_with_other_features_differ(reference_dir):
+    model, features = reference_features_model(reference_dir)
+    family_fr = pd.DataFrame(
+        {C.customer_id: ["200"], "segment": ["family"], "country": ["FR"]}
+    )
+    features = pd.concat([features, family_fr], ignore_index=True)
+    with pytest.warns(ColdStartWarning):
+        lists = model.recommend(["108", "200"], k=2, customer_features=features)
+    top = lists.groupby(C.customer_id)[C.item_id].agg(list)
+    assert top["108"] == ["SKU-2", "SKU-1"]
+    assert top["200"] == ["SKU-3", "SKU-4"]
+
+
+def test_new_customer_without_features_gets_popularity(reference_dir):
+    model, features = reference_features_model(reference_dir)
+    with pytest.warns(ColdStartWarning):
+        lists = model.recommend(["999"], k=3, customer_features=features)
+    assert set(lists[C.strategy]) == {S.FALLBACK_POPULAR.value}
+
+
+def test_features_score_same_alone_and_in_batch(reference_dir):
+    model, features = reference_features_model(reference_dir)
+    with pytest.warns(ColdStartWarning):
+        alone = model.recommend(["108"], k=5, customer_features=features)
+        batch = model.recommend(["101", "108"], k=5, customer_features=features)
+    part = batch[batch[C.customer_id] == "108"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, part)

@@ -199,6 +199,7 @@ def run(
             as_of,
             seed=config.seed,
             show_progress=config.show_progress,
+            customer_features=_customer_features(data.customers),
         )
     advance("recommendations")
 
@@ -281,6 +282,18 @@ def _resolve_as_of(as_of: str | None, data: ShopData) -> pd.Timestamp:
         # A bare date means "as if today were DATE": the whole day is included.
         stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
     return stamp.tz_convert("UTC")
+
+
+def _customer_features(customers: pd.DataFrame) -> pd.DataFrame | None:
+    """Return the demographic band columns of the customers table, if any."""
+    bands = [
+        column
+        for column in customers.columns
+        if column not in (C.customer_id, C.locale, C.consent)
+    ]
+    if not bands or customers.empty:
+        return None
+    return customers[[C.customer_id, *bands]].astype("string")
 
 
 def _pseudonymize(data: ShopData, key: str) -> ShopData:

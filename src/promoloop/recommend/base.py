@@ -42,8 +42,11 @@ class Recommender:
     handles the fallback, exclusion of seen items, ranking and id mapping.
 
     Customers who are unknown, or known but without positive training weight,
-    get the most popular items with strategy ``fallback_popular``. Known
-    customers get the model's scores with strategy ``personalized``.
+    get the most popular items with strategy ``fallback_popular``, or, when
+    ``customer_features`` describes them, the items popular among trained
+    customers who share their feature values, with strategy
+    ``features_only``. Known customers get the model's scores with strategy
+    ``personalized``.
     """
 
     #: Name used in metrics tables and logs.
@@ -117,7 +120,11 @@ class Recommender:
         raise NotImplementedError
 
     def recommend(
-        self, customer_ids: Iterable, k: int = 10, exclude_seen: bool = False
+        self,
+        customer_ids: Iterable,
+        k: int = 10,
+        exclude_seen: bool = False,
+        customer_features: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Recommend the top ``k`` items for each customer.
 
@@ -130,6 +137,14 @@ class Recommender:
             Items per customer.
         exclude_seen : bool, default False
             Leave out items the customer interacted with in training.
+        customer_features : DataFrame, optional
+            A customer_id column and categorical feature columns (segment,
+            country, ...), for trained and new customers alike. A customer
+            without training signal who has a feature row gets the mean over
+            features of the item popularity among trained customers with the
+            same value (each scaled to a maximum of 1), with strategy
+            ``features_only``. The scores depend only on the customer's own
+            features, never on the other customers in the request.
 
         Returns
         -------
@@ -169,9 +184,17 @@ class Recommender:
             at = own_list[start : start + block]
             parts.append(self._recommend_block(at, rows[at], k, exclude_seen))
 
-        # Customers without positive weight have nothing to exclude, so they
+        # Customers without positive weight have nothing to exclude: those
+        # with known features get the lists of similar customers, the others
         # share one popularity list.
         shared = np.flatnonzero(~(personal | (signal & exclude_seen)))
+        if len(shared) and customer_features is not None:
+            described = self._recommend_features(
+                shared, requested, customer_features, k
+            )
+            if described is not None:
+                parts.append(described)
+                shared = np.setdiff1d(shared, described[0])
         if len(shared):
             parts.append(self._recommend_fallback(shared, k))
 
@@ -199,8 +222,8 @@ class Recommender:
         if unknown or silent:
             warnings.warn(
                 f"{unknown} unknown customer(s) and {silent} customer(s) without "
-                f"training signal out of {len(requested)} got the popularity "
-                "fallback",
+                f"training signal out of {len(requested)} got a fallback list "
+                "(popularity, or similar customers' items when features are given)",
                 ColdStartWarning,
                 stacklevel=3,
             )
@@ -230,6 +253,46 @@ class Recommender:
             key[r, c] = -np.inf
         r, c = top_k(key, k)
         return at[r], c, scores[r, c], np.full(len(r), str(strategy))
+
+    def _recommend_features(self, at, requested, customer_features, k):
+        """Score customers without training signal from their feature values."""
+        fitted = self._fitted()
+        features = customer_features.copy()
+        features[C.customer_id] = fitted.customers.canonical(features[C.customer_id])
+        features = features.drop_duplicates(C.customer_id).set_index(C.customer_id)
+        columns = [c for c in features.columns if c != C.customer_id]
+        wanted = pd.Index(requested[at])
+        rows_known = fitted.customers.positions(features.index, missing="mark")
+        trained = features[rows_known >= 0]
+        trained_rows = rows_known[rows_known >= 0]
+
+        # Per feature value: item popularity among trained customers with it.
+        scores = np.zeros((len(at), len(fitted.items)))
+        matched = np.zeros(len(at), dtype=bool)
+        for column in columns:
+            values = features[column].reindex(wanted).to_numpy(dtype=object)
+            for value in pd.unique(values[pd.notna(values)]):
+                members = trained_rows[(trained[column] == value).to_numpy()]
+                if not len(members):
+                    continue
+                counts = np.asarray(fitted.matrix[members].sum(axis=0)).ravel()
+                if counts.max() <= 0:
+                    continue
+                mine = values == value
+                scores[mine] += counts / counts.max()
+                matched |= mine
+        if not matched.any():
+            return None
+        scores = scores[matched] / len(columns)
+        at = at[matched]
+        np.round(scores, _KEY_DECIMALS, out=scores)
+        fill = np.round(
+            -1.0 + self.popularity_ / (self.popularity_.max() + 1.0), _KEY_DECIMALS
+        )
+        key = np.where(scores > 0, scores, fill[None, :])
+        r, c = top_k(key, k)
+        strategy = str(RecommendationStrategy.FEATURES_ONLY)
+        return at[r], c, scores[r, c], np.full(len(r), strategy)
 
     def _recommend_fallback(self, at, k):
         key = np.round(self.popularity_[None, :], _KEY_DECIMALS)

@@ -191,6 +191,7 @@ def run_recommendations(
     seed: int = 0,
     show_progress: bool = True,
     models: Mapping[str, ModelFactory] | None = None,
+    customer_features: pd.DataFrame | None = None,
 ) -> RecommendationResult:
     """Compare the models, choose one and recommend for every customer.
 
@@ -218,6 +219,10 @@ def run_recommendations(
         Show tqdm bars over the models.
     models : mapping of str to callable, optional
         Models to compare; :func:`default_models` when not given.
+    customer_features : DataFrame, optional
+        customer_id and categorical feature columns; customers without
+        purchases get the items of customers with the same features (see
+        :meth:`Recommender.recommend`).
 
     Returns
     -------
@@ -286,7 +291,9 @@ def run_recommendations(
     model.fit(interactions, items)
     # Customers whose events all fall after as_of get no list.
     customers = customer_ids.dropna().unique()
-    recommendations = model.recommend(customers, k=config.k)
+    recommendations = model.recommend(
+        customers, k=config.k, customer_features=customer_features
+    )
     split = {
         "test": test_split.summary(),
         "validation": inner_split.summary(),
