@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from pydantic import ValidationError
 
 from promoloop.config import RunConfig
 from promoloop.errors import ConfigError, PromoloopError
@@ -39,10 +40,23 @@ def _load_config(path: Path | None) -> RunConfig:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read config file {path}: {error}") from error
+    return _validate_config(values, f"config file {path}")
+
+
+def _validate_config(values: dict, source: str) -> RunConfig:
+    """Validate settings, with one readable line per invalid key."""
     try:
         return RunConfig.model_validate(values)
-    except ValueError as error:
-        raise ConfigError(f"invalid config file {path}: {error}") from error
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].lower()} "
+            f"(value {e.get('input')!r})"
+            for e in error.errors()
+        )
+        raise ConfigError(
+            f"invalid settings in {source}: {problems}. Fix: correct or remove "
+            "these keys (see promoloop.config.RunConfig for every setting)"
+        ) from None
 
 
 @app.command()
@@ -95,13 +109,15 @@ def run(
 
     try:
         settings = _load_config(config)
-        settings = settings.model_copy(
-            update={
+        settings = _validate_config(
+            settings.model_dump()
+            | {
                 "seed": seed,
                 "as_of": as_of or settings.as_of,
                 "pseudonymize": pseudonymize and settings.pseudonymize,
                 "show_progress": progress,
-            }
+            },
+            "the command-line options",
         )
         source = DataSource(
             dataset=dataset,

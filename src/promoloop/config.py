@@ -96,6 +96,15 @@ class MessagingConfig(BaseModel):
 
     default_locale: str = "en"
     featured_items: int = Field(default=3, gt=0)
+    restricted_items_pattern: str = Field(
+        default=(
+            r"(?i)tobacco|cigar|gasoline|kiosk-gas|\bfuel\b|liquor|\bbeers?\b|"
+            r"\bwines?\b|spirits|lottery|prepaid|gift card|coupon"
+        ),
+        description="Regular expression over an item's name, category, brand and "
+        "department; matching items are never featured in a message (age-restricted "
+        "goods, fuel, gift cards). An empty string features everything.",
+    )
 
 
 class RunConfig(BaseModel):
@@ -103,7 +112,7 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, description="Random seed of every stage.")
     as_of: str | None = Field(
         default=None, description="Run as if today were this date (ISO 8601)."
     )

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from promoloop.mining import association_rules, bundle_candidates
+from promoloop.vocabulary import Columns as C
 from promoloop.warnings import TruncationWarning
 
 
@@ -166,3 +167,20 @@ def test_rules_large_sparse_log_memory(reference_dir, tmp_path):
     assert not rules.empty
     assert peak < 2 * 2**30
     assert rss_delta_kib < 2 * 2**20
+
+
+def test_few_multi_item_orders_give_no_rules():
+    # Two orders with two items each, and a floor of 5 orders: nothing can be
+    # frequent, and the result is empty instead of an error.
+    events = pd.DataFrame(
+        {
+            C.order_id: ["o1", "o1", "o2", "o2", "o3"],
+            C.item_id: ["a", "b", "a", "b", "a"],
+            C.customer_id: "c",
+            C.event_type: "purchase",
+        }
+    )
+    rules = association_rules(events, min_support=0.01, min_count=1)
+    assert len(rules) == 1 * 2  # a->b and b->a
+    rules = association_rules(events, min_support=0.01, min_count=3)
+    assert rules.empty

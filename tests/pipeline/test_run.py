@@ -322,3 +322,12 @@ def test_complete_journey_end_to_end(tmp_path):
     budgets = manifest["metrics"]["targeting"]["allocation"]["budgets"]
     for campaign_id, budget in budgets.items():
         assert spent.get(campaign_id, 0.0) <= budget + 1e-6
+
+
+def test_missing_customers_file_counts_unknown_consent(tmp_path):
+    source = shop_source()
+    source.customers = None
+    config = RunConfig(show_progress=False)
+    result = run(source, tmp_path, promotions=SHOP / "promotions.yaml", config=config)
+    rules = {r["rule"]: r["rows"] for r in result.manifest["rows"]["cleaning_rules"]}
+    assert rules["consent_unknown"] == 6

@@ -56,7 +56,8 @@ def test_behaviour_tiny_hand_computed(as_of):
     assert row["monetary"] == pytest.approx(10 + 5 + 20 - 5)
     assert row["return_rate"] == pytest.approx(5 / 35)
     assert row["avg_order_value"] == pytest.approx(35 / 2)
-    assert row["basket_size"] == pytest.approx((2 + 1 + 3) / 2)
+    assert row["basket_size"] == pytest.approx((1 + 1) / 2)  # I1 in o1 and in o2
+    assert row["units_per_order"] == pytest.approx((2 + 1 + 3) / 2)
     assert row["interpurchase_days"] == pytest.approx(10)
     assert row["discount_share"] == pytest.approx(1 / 3)
     assert row["recency_days"] == pytest.approx(10)

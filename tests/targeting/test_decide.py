@@ -8,6 +8,7 @@ import pytest
 from promoloop.config import RunConfig, TargetingConfig
 from promoloop.targeting.decide import DECISION_COLUMNS, decide
 from promoloop.targeting.holdout import assign_holdout
+from promoloop.warnings import DataQualityWarning
 from tests.targeting.fixtures import (
     AS_OF,
     make_events,
@@ -122,6 +123,34 @@ def test_featured_items_in_scope():
         assert featured == ["i5", "i6"]
 
 
+def test_featured_items_fall_back_to_scope_best_sellers():
+    # Recommendations hold only cheese and snacks, so offers on soft drinks
+    # feature the best-selling soft drinks instead.
+    profiles = make_profiles(40)
+    events = make_events(profiles)
+    recommendations = make_recommendations(profiles)
+    recommendations = recommendations[~recommendations["item_id"].isin(["i1", "i2"])]
+    table = decide(
+        profiles,
+        None,
+        events,
+        make_items(),
+        recommendations,
+        make_plan(),
+        None,
+        CONFIG,
+        AS_OF,
+        seed=0,
+    ).table
+    drinks = table[table["promotion_id"] == "drinks10"]
+    assert len(drinks) > 0
+    purchases = events[events["event_type"] == "purchase"]
+    sold = purchases[purchases["item_id"].isin(["i1", "i2"])]["item_id"].value_counts()
+    expected = list(sold.sort_values(ascending=False, kind="stable").index)
+    for featured in drinks["featured_items"]:
+        assert featured == expected
+
+
 def test_decide_same_inputs_same_table():
     first = run().table
     second = run().table
@@ -133,3 +162,38 @@ def test_spend_within_budget():
     spent = decisions.table["expected_cost"].sum()
     assert spent <= 3.0 + 1e-9
     assert spent == pytest.approx(decisions.allocation["budget_used"]["spring"])
+
+
+def test_unknown_scope_values_warn():
+    promotions = [
+        {
+            "promotion_id": "typo",
+            "kind": "percent_off",
+            "value": 10,
+            "scope": {"type": "categories", "values": ["SOFT DRINKZ"]},
+        },
+        {"promotion_id": "ghost", "kind": "bundle", "value": 1, "items": ["i5", "i99"]},
+    ]
+    with pytest.warns(DataQualityWarning) as caught:
+        table = run(promotions=promotions).table
+    messages = [str(w.message) for w in caught]
+    assert any("'typo'" in m and "SOFT DRINKZ" in m for m in messages)
+    assert any("'ghost'" in m and "i99" in m for m in messages)
+    assert not (table["promotion_id"] == "typo").any()
+
+
+def test_restricted_and_repeated_names_never_featured():
+    from promoloop.targeting.decide import _featurable
+
+    items = pd.DataFrame(
+        {
+            "item_id": ["1", "2", "3", "4", "5"],
+            "name": ["Cola", "Cola", "Lager BEER 6pk", "Crisps", "Unleaded"],
+            "category": ["SOFT DRINKS", "SOFT DRINKS", "DRINKS", "SNACKS", "GAS"],
+            "brand": ["A", "B", "C", "D", "E"],
+            "department": ["GROCERY", "GROCERY", "GROCERY", "GROCERY", "KIOSK-GAS"],
+        }
+    )
+    pattern = RunConfig().messaging.restricted_items_pattern
+    assert _featurable(items, pattern)["item_id"].tolist() == ["1", "4"]
+    assert _featurable(items, "")["item_id"].tolist() == ["1", "3", "4", "5"]

@@ -11,7 +11,9 @@ import codecs
 import csv
 import gzip
 import io
+import itertools
 import logging
+import re
 import zoneinfo
 from collections.abc import Iterable
 from pathlib import Path
@@ -87,7 +89,8 @@ def read_file(
     ------
     InputError
         If the file is missing or empty, the encoding name is unknown, the
-        bytes do not decode, or a required column is missing.
+        bytes do not decode, a row has more or fewer fields than the header,
+        or a required column is missing.
     """
     options = options or ReadOptions()
     path = Path(path)
@@ -103,7 +106,7 @@ def read_file(
         df = pd.read_parquet(path)
         df.index = pd.RangeIndex(1, len(df) + 1, name=ROW)
     else:
-        df = _read_text(path, options)
+        df = _read_text(path, options, required)
 
     if df.empty:
         raise InputError(
@@ -149,7 +152,10 @@ def parse_numbers(
 
     Blank cells become missing (NaN). The thousands separator is removed and
     the decimal mark replaced by ``.`` before parsing. Any other text raises,
-    so ``"4,50"`` is rejected when the decimal mark is ``.``.
+    so ``"4,50"`` is rejected when the decimal mark is ``.``. A value that
+    contains the thousands separator must group its integer digits in threes
+    (``"1.299,90"`` with thousands ``.``), so swapped marks (``"52,20"``
+    with thousands ``,``) raise instead of scaling the value by 100.
 
     Parameters
     ----------
@@ -169,7 +175,8 @@ def parse_numbers(
     Raises
     ------
     InputError
-        At the first invalid value, naming its row and how many others are bad.
+        At the first invalid value or invalid digit grouping, naming its row
+        and how many others are bad.
     """
     options = options or ReadOptions()
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
@@ -180,6 +187,7 @@ def parse_numbers(
     text = values.astype("string").str.strip()
     text = text.mask(text == "")
     if options.thousands:
+        _check_digit_groups(values, text, options, file=file, column=column)
         text = text.str.replace(options.thousands, "", regex=False)
     if options.decimal != ".":
         text = text.str.replace(options.decimal, ".", regex=False)
@@ -201,6 +209,36 @@ def parse_numbers(
             "or correct the value",
         )
     return numbers
+
+
+def _check_digit_groups(
+    values: pd.Series,
+    text: pd.Series,
+    options: ReadOptions,
+    *,
+    file: str,
+    column: str,
+) -> None:
+    # A grouped number is 1-3 leading digits, then groups of exactly three
+    # digits each after a thousands separator, then an optional fraction.
+    thousands = re.escape(options.thousands)
+    decimal = re.escape(options.decimal)
+    grouped = rf"[+-]?\d{{1,3}}(?:{thousands}\d{{3}})+(?:{decimal}\d*)?"
+    has_separator = text.str.contains(options.thousands, regex=False)
+    bad = (has_separator & ~text.str.fullmatch(grouped)).fillna(False)
+    if bad.any():
+        raise_first_bad(
+            values,
+            bad,
+            problem="invalid digit grouping",
+            file=file,
+            column=column,
+            expected=(
+                f"groups of three digits after each thousands separator "
+                f"{options.thousands!r}, and the decimal mark {options.decimal!r}"
+            ),
+            fix="check 'decimal' and 'thousands' in the mapping",
+        )
 
 
 def parse_timestamps(
@@ -318,7 +356,9 @@ def raise_first_bad(
     )
 
 
-def _read_text(path: Path, options: ReadOptions) -> pd.DataFrame:
+def _read_text(
+    path: Path, options: ReadOptions, required: Iterable[str]
+) -> pd.DataFrame:
     encoding = _check_encoding(options.encoding, path)
     raw = (
         gzip.decompress(path.read_bytes())
@@ -340,22 +380,106 @@ def _read_text(path: Path, options: ReadOptions) -> pd.DataFrame:
             encoding = bom_encoding
             break
     text = _decode(raw, encoding, path)
+    _check_field_counts(text, options, path, required)
 
     # Blank lines are kept as empty rows so that the index is the data row
     # number of the file, then dropped.
     # NOTE: a quoted value that spans lines shifts the numbers of later rows.
-    df = pd.read_csv(
-        io.StringIO(text),
-        sep=options.separator,
-        dtype=str,
-        keep_default_na=False,
-        na_values=[""],
-        skip_blank_lines=False,
-        quoting=csv.QUOTE_MINIMAL,
-    )
+    try:
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=options.separator,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=False,
+            quoting=csv.QUOTE_MINIMAL,
+        )
+    except pd.errors.ParserError as error:
+        # Reached for a separator of several characters, which
+        # _check_field_counts skips, or if pandas splits a record differently
+        # from the csv module.
+        raise InputError(
+            "the file is not valid CSV: " + " ".join(str(error).split()),
+            file=str(path),
+            expected="the same number of fields in every row as in the header",
+            fix="check the separator and the quoting of the line named "
+            "(pandas counts the header as line 1)",
+        ) from None
     df.columns = [str(c).strip() for c in df.columns]
     df.index = pd.RangeIndex(1, len(df) + 1, name=ROW)
     return df.dropna(how="all")
+
+
+def _check_field_counts(
+    text: str, options: ReadOptions, path: Path, required: Iterable[str]
+) -> None:
+    """Raise InputError at the first row whose field count differs from the header.
+
+    pandas raises a bare ParserError for a row with more fields than the
+    header, and silently fills a row with fewer fields with missing values.
+    The csv module splits records with the same quoting rules (double quotes,
+    doubled to escape), and ``map(len, reader)`` counts the fields without a
+    Python-level loop.
+    """
+    separator = options.separator
+    if len(separator) != 1:
+        # NOTE: pandas reads a separator of several characters as a regular
+        # expression, which the csv module cannot split, so such files are
+        # not checked here and pandas' own ParserError is reported instead.
+        return
+    reader = csv.reader(io.StringIO(text), delimiter=separator, quotechar='"')
+    try:
+        counts = np.fromiter(map(len, reader), dtype=np.int64)
+    except csv.Error as error:
+        raise InputError(
+            f"the file is not valid CSV: {error}",
+            file=str(path),
+            row=max(reader.line_num - 1, 0),
+            fix="check the separator and the quoting of that row",
+        ) from None
+
+    # Record 0 is the header, so a record's position is its 1-based data row,
+    # as in the index of read_file. Blank lines have no field and are skipped.
+    expected = int(counts[0])
+    bad = np.flatnonzero((counts != expected) & (counts > 0))
+    if len(bad) == 0:
+        return
+    row = int(bad[0])
+    found = int(counts[row])
+    records = csv.reader(io.StringIO(text), delimiter=separator, quotechar='"')
+    header = next(records)
+    fields = next(itertools.islice(records, row - 1, None))
+    if expected == 1:
+        # A one-column header usually means a wrong separator, and the
+        # missing-column error points at the separator.
+        require_columns(pd.DataFrame(columns=header), required, file=str(path))
+
+    problem = (
+        f"the row has {found} field{'s' if found != 1 else ''} but the header "
+        f"has {expected}"
+    )
+    others = len(bad) - 1
+    if others:
+        problem += f" ({others} other row{'s' if others > 1 else ''} too)"
+    if found > expected:
+        fix = (
+            f"check the separator {separator!r} and the quoting of that row: a "
+            "value that contains the separator must be in double quotes"
+        )
+    else:
+        fix = (
+            f"check the separator {separator!r} and the quoting of that row, "
+            "and add the missing fields (an empty field still needs its separator)"
+        )
+    raise InputError(
+        problem,
+        file=str(path),
+        row=row,
+        value=fields,
+        expected=f"{expected} fields in every row, as in the header",
+        fix=fix,
+    )
 
 
 def _check_encoding(name: str, path: Path) -> str:

@@ -26,6 +26,17 @@ logger = logging.getLogger(__name__)
 ORDER_LEVEL_ITEM = "order"
 """Item id of order-level rows when the mapping gives none."""
 
+_NEVER_BLANK = (
+    C.event_id,
+    C.item_id,
+    C.order_id,
+    C.timestamp,
+    C.amount,
+    C.quantity,
+    C.discount,
+)
+"""Events columns that, when mapped to a file column, need a value on every row."""
+
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
@@ -52,8 +63,9 @@ def build_events(
     Raises
     ------
     InputError
-        For a missing column, an invalid value, an unmapped event type, mixed
-        discount signs, or (order-level files) one order id with two contents.
+        For a missing column, a blank value in a mapped column other than
+        customer_id, an invalid value, an unmapped event type, mixed discount
+        signs, or (order-level files) one order id with two contents.
     """
     source = str(path)
     type_column = (
@@ -69,13 +81,24 @@ def build_events(
     # Canonical columns as text, then numbers and dates parsed over the whole
     # column so every invalid value is counted before the first is reported.
     df = _rename(raw, mapping)
-    for column, default in ((C.quantity, 1.0), (C.discount, 0.0)):
-        if column in df:
+    _check_no_blanks(df, mapping, source)
+    for column, default, rule in (
+        (C.quantity, 1.0, "default_quantity_one"),
+        (C.discount, 0.0, "default_discount_zero"),
+    ):
+        defaulted = column not in df
+        if defaulted:
+            df[column] = default
+        else:
             df[column] = parse_numbers(
                 df[column], mapping, file=source, column=_source_name(mapping, column)
             )
-        else:
-            df[column] = default
+        report.add(
+            rule,
+            len(df) if defaulted else 0,
+            RuleAction.REPAIRED,
+            f"{column} not mapped: set to {default:g} on every row",
+        )
     if C.amount in df:
         df[C.amount] = parse_numbers(
             df[C.amount], mapping, file=source, column=_source_name(mapping, C.amount)
@@ -93,6 +116,14 @@ def build_events(
     df = normalize_discount_signs(df, [C.discount], report, file=source)
     ids = [c for c in (C.customer_id, C.item_id, C.order_id, C.event_id) if c in df]
     df = canonicalize_ids(df, ids, report)
+    if C.customer_id in df:
+        report.add(
+            "missing_customer",
+            int(df[C.customer_id].isna().sum()),
+            RuleAction.KEPT,
+            "blank customer id: kept for item statistics, left out of customer "
+            "profiles",
+        )
     report.add(
         "zero_quantity",
         int((df[C.quantity] == 0).sum()),
@@ -252,6 +283,31 @@ def _rename(raw: pd.DataFrame, mapping: TableMapping) -> pd.DataFrame:
     for column in mapping.extra_columns:
         df[column] = raw[column]
     return df
+
+
+def _check_no_blanks(df: pd.DataFrame, mapping: EventsMapping, source: str) -> None:
+    # Every row needs these values. A blank customer id is allowed because it
+    # marks an anonymous line, and constants are never blank.
+    for column in _NEVER_BLANK:
+        if column not in mapping.columns:
+            continue
+        text = df[column].astype("string").str.strip()
+        blank = text.isna() | text.eq("").fillna(False)
+        if blank.any():
+            rows = df.index[blank.to_numpy()]
+            others = len(rows) - 1
+            problem = f"blank {column}"
+            if others:
+                problem += f" ({others} other row{'s' if others > 1 else ''} too)"
+            raise InputError(
+                problem,
+                file=source,
+                row=int(rows[0]),
+                column=mapping.columns[column],
+                value="",
+                expected="a value on every row",
+                fix="fill in the value or drop the row",
+            )
 
 
 def _source_name(mapping: TableMapping, canonical: str) -> str:

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from mlxtend.frequent_patterns import association_rules as mlxtend_rules
 from mlxtend.frequent_patterns import fpgrowth
 
+from promoloop.errors import ConfigError
 from promoloop.vocabulary import Columns as C
 from promoloop.vocabulary import EventType
 from promoloop.warnings import TruncationWarning
@@ -160,8 +161,12 @@ def association_rules(
     rows = pd.Categorical(kept[C.order_id])
     columns = pd.Categorical(kept[C.item_id], categories=frequent.index)
     n_rows = len(rows.categories)
+    if floor > n_rows:
+        # Fewer multi-item orders than the support floor: no pair can be
+        # frequent, and mlxtend rejects a relative support above 1.
+        return _empty_rules()
     if n_rows * len(frequent) > MAX_DENSE_CELLS:
-        raise ValueError(
+        raise ConfigError(
             f"the basket table after filtering has {n_rows} orders x "
             f"{len(frequent)} items, above the limit of {MAX_DENSE_CELLS} cells "
             "that mlxtend densifies; expected fewer frequent items. Fix: raise "

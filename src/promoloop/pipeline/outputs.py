@@ -134,6 +134,7 @@ def build_manifest(
                     offered["expected_incremental_margin"].sum()
                 ),
                 "expected_cost": float(offered["expected_cost"].sum()),
+                "expected_net_margin": float(offered["score"].sum()),
                 "allocation": decisions.allocation,
                 "exclusions": decisions.exclusions,
                 "offers_by_promotion": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -12,10 +13,12 @@ from tqdm.auto import tqdm
 
 from promoloop.config import RunConfig
 from promoloop.data.dataset import ShopData, restrict_to
+from promoloop.data.report import RuleAction
 from promoloop.errors import ConfigError
 from promoloop.pipeline.monitor import StageMonitor
 from promoloop.privacy import DEVELOPMENT_KEY, pseudonymize, resolve_key
 from promoloop.vocabulary import Columns as C
+from promoloop.warnings import DataQualityWarning
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,21 @@ class DataSource:
     def validate(self) -> None:
         """Raise ConfigError when the combination of inputs is incomplete."""
         if self.dataset is not None:
+            given = [
+                flag
+                for flag, value in (
+                    ("--events", self.events),
+                    ("--items", self.items),
+                    ("--customers", self.customers),
+                    ("--mapping", self.mapping),
+                )
+                if value is not None
+            ]
+            if given:
+                raise ConfigError(
+                    f"--dataset cannot be combined with {', '.join(given)}; give "
+                    "either a dataset name or a shop's own files"
+                )
             if self.dataset not in DATASETS:
                 raise ConfigError(
                     f"unknown dataset {self.dataset!r}; expected one of {DATASETS}"
@@ -155,6 +173,10 @@ def run(
 
     config = config or RunConfig()
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(
+            f"the output path {out_dir} is a file; give a folder path for --out"
+        )
     source.validate()
     promotions_path = Path(promotions) if promotions else source.default_promotions()
     plan = load_promotions(promotions_path)
@@ -172,6 +194,7 @@ def run(
         data = source.load()
         as_of = _resolve_as_of(config.as_of, data)
         data = restrict_to(data, as_of)
+        _count_unknown_consent(data)
         key = resolve_key(config.pseudonym_key)
         if config.pseudonymize:
             data = _pseudonymize(data, key)
@@ -281,7 +304,37 @@ def _resolve_as_of(as_of: str | None, data: ShopData) -> pd.Timestamp:
     if stamp == stamp.normalize() and len(str(as_of)) <= 10:
         # A bare date means "as if today were DATE": the whole day is included.
         stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-    return stamp.tz_convert("UTC")
+    stamp = stamp.tz_convert("UTC")
+    first = data.events[C.timestamp].min()
+    if pd.notna(first) and stamp < first:
+        raise ConfigError(
+            f"--as-of {as_of} is before the first event ({first.date()}); "
+            "give a date within the history"
+        )
+    last = data.events[C.timestamp].max()
+    if pd.notna(last) and stamp > last + pd.Timedelta(days=365):
+        warnings.warn(
+            f"--as-of {as_of} is more than a year after the last event "
+            f"({last.date()}): recency and CLV are computed as of that date",
+            DataQualityWarning,
+            stacklevel=3,
+        )
+    return stamp
+
+
+def _count_unknown_consent(data: ShopData) -> None:
+    """Record how many customers have no consent value (treated as consented)."""
+    known = data.customers.loc[data.customers[C.consent].notna(), C.customer_id]
+    customers = pd.Series(data.events[C.customer_id].dropna().unique())
+    unknown = int((~customers.isin(known)).sum())
+    data.report.add(
+        "consent_unknown",
+        unknown,
+        RuleAction.FLAGGED,
+        "customers without a consent value are treated as consented; give a "
+        "customers file with a consent column to record opt-outs",
+        table="customers",
+    )
 
 
 def _customer_features(customers: pd.DataFrame) -> pd.DataFrame | None:

@@ -28,6 +28,7 @@ BEHAVIOUR_COLUMNS = [
     "return_rate",
     "avg_order_value",
     "basket_size",
+    "units_per_order",
     "interpurchase_days",
     "discount_share",
     "tenure_days",
@@ -75,7 +76,10 @@ def behaviour_features(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFram
         - ``return_rate``: ``returns_value / gross_spend`` (missing when gross
           spend is 0).
         - ``avg_order_value``: gross spend per purchase order.
-        - ``basket_size``: mean units per purchase order.
+        - ``basket_size``: mean distinct items per purchase order. Distinct
+          items, not units, because units mix counts with weights and
+          volumes (fuel sold by the hundredth of a gallon).
+        - ``units_per_order``: mean units per purchase order.
         - ``interpurchase_days``: mean gap in days between distinct purchase
           days (missing for customers who bought on one day only).
         - ``discount_share``: share of purchase lines with a discount above 0.
@@ -119,7 +123,13 @@ def behaviour_features(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFram
     out["return_rate"] = (out["returns_value"] / out["gross_spend"]).where(has_spend)
     orders = out["frequency"].where(out["frequency"] > 0)
     out["avg_order_value"] = out["gross_spend"] / orders
-    out["basket_size"] = units.reindex(out.index) / orders
+    distinct_items = (
+        purchases.drop_duplicates([C.order_id, C.item_id])
+        .groupby(C.customer_id)[C.item_id]
+        .size()
+    )
+    out["basket_size"] = distinct_items.reindex(out.index) / orders
+    out["units_per_order"] = units.reindex(out.index) / orders
 
     # Mean gap between distinct purchase days
     out["interpurchase_days"] = _interpurchase_days(purchases).reindex(out.index)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,8 @@ from promoloop.targeting.holdout import assign_holdout
 from promoloop.targeting.promotions import PromotionKind, PromotionPlan, ScopeType
 from promoloop.targeting.scoring import SCORE_SOURCE, score_pairs
 from promoloop.vocabulary import Columns as C
+from promoloop.vocabulary import EventType
+from promoloop.warnings import DataQualityWarning
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,9 @@ EXPECTED_MARGIN = "expected_incremental_margin"
 EXPECTED_COST = "expected_cost"
 
 #: Columns of the decisions table, in order.
+# Best sellers of a scope rank after every recommendation (ranks start at 1).
+_BEST_SELLER_RANK = 1_000_000
+
 # Campaigns whose holdout group contains the customer: a customer held out
 # of one campaign may still receive another campaign's offer.
 HOLDOUT_CAMPAIGNS = "holdout_campaigns"
@@ -140,6 +146,7 @@ def decide(
     Decisions
     """
     as_of = pd.Timestamp(as_of)
+    _warn_unknown_scope(plan, items)
     targeting = config.targeting
     customers = profiles[C.customer_id].astype("string")
 
@@ -204,7 +211,12 @@ def decide(
         held_lists.get(customer, []) for customer in table[C.customer_id]
     ]
     table[FEATURED_ITEMS] = _featured_items(
-        table, recommendations, items, plan, config.messaging.featured_items
+        table,
+        recommendations,
+        _featurable(items, config.messaging.restricted_items_pattern),
+        events,
+        plan,
+        config.messaging.featured_items,
     )
     table = table[DECISION_COLUMNS].reset_index(drop=True)
 
@@ -273,8 +285,13 @@ def _decision_table(pairs, holdouts, profiles, customers) -> pd.DataFrame:
     return table.sort_values(["order", C.promotion_id], kind="stable")
 
 
-def _featured_items(table, recommendations, items, plan: PromotionPlan, k: int):
-    """Up to k recommended item ids per offer, in scope when any is."""
+def _featured_items(table, recommendations, items, events, plan: PromotionPlan, k: int):
+    """Up to k item ids per offer, in the promotion's scope when any is.
+
+    Candidates are the customer's recommendations in rank order, followed by
+    the scope's best sellers, so an offer on a category the recommender did
+    not pick still features items of that category.
+    """
     featured = pd.Series([[] for _ in range(len(table))], index=table.index)
     offers = table[table[C.promotion_id].notna()][[C.customer_id, C.promotion_id]]
     if offers.empty:
@@ -288,6 +305,10 @@ def _featured_items(table, recommendations, items, plan: PromotionPlan, k: int):
     rows = offers.reset_index().merge(
         recs.astype({C.customer_id: "string"}), on=C.customer_id, how="inner"
     )
+    rows = pd.concat(
+        [rows, _scope_best_sellers(offers, items, events, plan, k)], ignore_index=True
+    )
+    rows = rows[rows[C.item_id].isin(items[C.item_id])].reset_index(drop=True)
     attributes = items.set_index(C.item_id)
     in_scope = np.zeros(len(rows), dtype=bool)
     for campaign in plan.campaigns:
@@ -322,3 +343,87 @@ def _featured_items(table, recommendations, items, plan: PromotionPlan, k: int):
             bundle_items = list(promotion.items)[:k]
             featured.loc[mine] = pd.Series([bundle_items] * len(mine), index=mine)
     return featured
+
+
+def _scope_best_sellers(offers, items, events, plan: PromotionPlan, k: int):
+    """Rows (index, customer, promotion, item, rank) of each scope's top sellers.
+
+    Ranks start after any recommendation rank, so recommended items come first.
+    """
+    purchases = events[events[C.event_type] == EventType.PURCHASE.value]
+    sold = purchases.groupby(C.item_id)[C.quantity].size()
+    catalog = items.set_index(C.item_id)
+    parts = []
+    for campaign in plan.campaigns:
+        for promotion in campaign.promotions:
+            scope_type, values = promotion.scope_items()
+            if scope_type == ScopeType.ALL:
+                continue
+            if scope_type == ScopeType.ITEMS:
+                scope = pd.Index(values)
+            else:
+                column = C.category if scope_type == ScopeType.CATEGORIES else C.brand
+                scope = catalog.index[catalog[column].isin(values).fillna(False)]
+            best = (
+                sold.reindex(scope).dropna().sort_values(ascending=False, kind="stable")
+            )
+            best = list(best.index[:k])
+            mine = offers[
+                offers[C.promotion_id] == promotion.promotion_id
+            ].reset_index()
+            if not best or mine.empty:
+                continue
+            part = mine.loc[mine.index.repeat(len(best))].reset_index(drop=True)
+            part[C.item_id] = best * len(mine)
+            part[C.rank] = _BEST_SELLER_RANK + np.tile(np.arange(len(best)), len(mine))
+            parts.append(part)
+    columns = ["index", C.customer_id, C.promotion_id, C.item_id, C.rank]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def _warn_unknown_scope(plan: PromotionPlan, items: pd.DataFrame) -> None:
+    """Warn about scope values that no item of the catalog has.
+
+    Such a promotion can match no purchase, so it gets no offer; the warning
+    usually points at a misspelt category or a wrong item id.
+    """
+    known = {
+        ScopeType.ITEMS: set(items[C.item_id].dropna().astype(str)),
+        ScopeType.CATEGORIES: set(items[C.category].dropna().astype(str)),
+        ScopeType.BRANDS: set(items[C.brand].dropna().astype(str)),
+    }
+    for campaign in plan.campaigns:
+        for promotion in campaign.promotions:
+            scope_type, values = promotion.scope_items()
+            if scope_type == ScopeType.ALL:
+                continue
+            unknown = sorted(set(map(str, values)) - known[scope_type])
+            if unknown:
+                warnings.warn(
+                    f"promotion {promotion.promotion_id!r}: {scope_type} {unknown} "
+                    "not found in the items table, so no purchase can match them. "
+                    "Fix: check the spelling against the catalog",
+                    DataQualityWarning,
+                    stacklevel=3,
+                )
+
+
+def _featurable(items: pd.DataFrame, pattern: str) -> pd.DataFrame:
+    """Return the items a message may feature: not restricted, one per name.
+
+    Items whose name, category, brand or department match ``pattern`` are
+    left out, and of several items with the same display name only the first
+    is kept, so a message never lists one name twice.
+    """
+    keep = pd.Series(True, index=items.index)
+    if pattern:
+        for column in (C.name, C.category, C.brand, "department"):
+            if column in items.columns:
+                text = items[column].astype("string").fillna("")
+                keep &= ~text.str.contains(pattern, regex=True)
+    if C.name in items.columns:
+        named = items[C.name].notna()
+        keep &= ~(named & items[C.name].duplicated())
+    return items[keep]
