@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -25,33 +24,36 @@ HERE = Path(__file__).resolve().parent
 
 
 def run_dataset(name: str, extra: list[str], out: Path) -> dict:
-    """Run ``promoloop run`` for one dataset and return its manifest figures."""
+    """Run ``promoloop run`` for one dataset in a child process; return its figures."""
     run_dir = out / name
-    command = [
-        sys.executable,
-        "-m",
-        "promoloop.cli",
-        "run",
-        "--dataset",
-        name,
-        "--out",
-        str(run_dir),
-        "--no-progress",
-        *extra,
-    ]
+    arguments = ["run", "--dataset", name, "--out", str(run_dir), "--no-progress"]
+    arguments += extra
+    # The child runs the command in-process and reports its own peak RSS, so
+    # the figure belongs to this dataset alone.
+    child = (
+        "import json, resource, sys\n"
+        "from promoloop.cli import app\n"
+        "try:\n"
+        "    app(sys.argv[1:], standalone_mode=False)\n"
+        "finally:\n"
+        "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "    print(json.dumps({'peak_rss_kib': peak}), file=sys.stderr)\n"
+    )
     started = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(command, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", child, *arguments],
+        check=True,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wall = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak_kib = json.loads(completed.stderr.strip().splitlines()[-1])["peak_rss_kib"]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     return {
         "dataset": name,
-        "command": " ".join(command[1:]),
+        "command": "promoloop " + " ".join(arguments),
         "process_wall_seconds": round(wall, 1),
-        # ru_maxrss of children is the largest child so far; report it only
-        # when this child raised it.
-        "process_peak_rss_mb": round(peak_kib / 1024, 1) if peak_kib > before else None,
+        "process_peak_rss_mb": round(peak_kib / 1024, 1),
         "stages": manifest["timings"],
         "recommenders": manifest["metrics"]["recommendations"],
     }
@@ -59,17 +61,21 @@ def run_dataset(name: str, extra: list[str], out: Path) -> dict:
 
 def markdown(results: list[dict]) -> str:
     """Return the stage table and the recommender table as Markdown."""
-    lines = ["| dataset | stage | seconds | peak RSS (MiB) |", "|---|---|---:|---:|"]
+    lines = [
+        "| dataset | stage | seconds | share of run | peak RSS (MiB) |",
+        "|---|---|---:|---:|---:|",
+    ]
     for result in results:
+        total = result["stages"][-1]["seconds"]
         for stage in result["stages"]:
             lines.append(
                 f"| {result['dataset']} | {stage['name']} | {stage['seconds']:.1f} "
-                f"| {stage['peak_rss_mb']:.0f} |"
+                f"| {stage['seconds'] / total:.0%} | {stage['peak_rss_mb']:.0f} |"
             )
         lines.append(
-            f"| {result['dataset']} | whole process | "
-            f"{result['process_wall_seconds']:.1f} | "
-            f"{result['process_peak_rss_mb'] or float('nan'):.0f} |"
+            f"| {result['dataset']} | whole process (with start-up) | "
+            f"{result['process_wall_seconds']:.1f} | | "
+            f"{result['process_peak_rss_mb']:.0f} |"
         )
     lines += [
         "",

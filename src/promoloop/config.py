@@ -34,7 +34,9 @@ class ValueConfig(BaseModel):
 
     period: str = Field(default="D", description="BTYD time unit: D (day) or W (week).")
     horizon_days: int = Field(default=365, gt=0, description="CLV horizon in days.")
-    annual_discount_rate: float = Field(default=0.1, ge=0, description="For CLV.")
+    annual_discount_rate: float = Field(
+        default=0.1, ge=0, description="Yearly rate that discounts future CLV."
+    )
 
 
 class RecommendConfig(BaseModel):

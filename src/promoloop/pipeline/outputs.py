@@ -90,7 +90,7 @@ def build_manifest(
     decided = tables["decisions"]
     offered = decided[decided["promotion_id"].notna()]
     holdouts = tables["holdouts"]
-    held = holdouts[holdouts["holdout"]]
+    held_out = holdouts[holdouts["holdout"]]
     return {
         "promoloop_version": promoloop.__version__,
         "dataset": data.name,
@@ -125,10 +125,13 @@ def build_manifest(
             "targeting": {
                 "customers": int(len(decided)),
                 "offers": int(len(offered)),
-                "holdout_customers": int(held["customer_id"].nunique()),
+                "holdout_customers": int(held_out["customer_id"].nunique()),
                 "holdout_by_campaign": {
                     str(k): int(v)
-                    for k, v in held["campaign_id"].value_counts().sort_index().items()
+                    for k, v in held_out["campaign_id"]
+                    .value_counts()
+                    .sort_index()
+                    .items()
                 },
                 "expected_incremental_margin": float(
                     offered["expected_incremental_margin"].sum()
