@@ -102,3 +102,19 @@ def test_anomaly_skips_tiny_tables():
     flags, diagnostics = detect_anomalies(blobs([10]))
     assert not flags["is_anomaly"].any()
     assert diagnostics["count"] == 0
+
+
+def test_same_named_clusters_get_qualifiers():
+    from promoloop.profiles.segments import _names
+
+    # Two inactive clusters: one stands out by returns, one by basket size.
+    features = list(MODEL_FEATURES)
+    first = np.zeros(len(features))
+    first[features.index("recency_days")] = 1.0
+    first[features.index("return_rate")] = 2.0
+    second = np.zeros(len(features))
+    second[features.index("recency_days")] = 1.0
+    second[features.index("basket_size")] = -3.0
+    scaled = np.vstack([first, second])
+    names = _names(scaled, np.array([0, 1]))
+    assert names == {0: "At risk, many returns", 1: "At risk, small baskets"}

@@ -153,14 +153,57 @@ def _order_by_size(cluster: np.ndarray) -> np.ndarray:
     return mapping[cluster]
 
 
+# Qualifiers that tell apart clusters with the same name, by the feature where
+# the cluster's mean differs most from the population.
+_QUALIFIER_HIGH = {
+    "frequency": "many orders",
+    "monetary": "high spend",
+    "avg_order_value": "large orders",
+    "basket_size": "large baskets",
+    "recency_days": "long inactive",
+    "tenure_days": "long tenure",
+    "return_rate": "many returns",
+    "discount_share": "discount buyers",
+}
+_QUALIFIER_LOW = {
+    "frequency": "few orders",
+    "monetary": "low spend",
+    "avg_order_value": "small orders",
+    "basket_size": "small baskets",
+    "recency_days": "recent",
+    "tenure_days": "short tenure",
+    "return_rate": "few returns",
+    "discount_share": "full-price buyers",
+}
+
+
 def _names(scaled: np.ndarray, labels: np.ndarray) -> dict[int, str]:
+    segments = [int(segment) for segment in np.unique(labels)]
+    means = {s: scaled[labels == s].mean(axis=0) for s in segments}
+    base = {
+        s: name_cluster(dict(zip(MODEL_FEATURES, means[s], strict=True)))
+        for s in segments
+    }
+    counts = pd.Series(base).value_counts()
+
+    # Clusters sharing a name get the qualifier of their most distinct
+    # feature, and a number only if that still leaves two alike.
     names: dict[int, str] = {}
-    used: dict[str, int] = {}
-    for segment in np.unique(labels):
-        means = scaled[labels == segment].mean(axis=0)
-        name = name_cluster(dict(zip(MODEL_FEATURES, means, strict=True)))
-        used[name] = used.get(name, 0) + 1
-        names[int(segment)] = name if used[name] == 1 else f"{name} {used[name]}"
+    for s in segments:
+        name = base[s]
+        if counts[name] > 1:
+            column = int(np.abs(means[s]).argmax())
+            high = means[s][column] > 0
+            qualifier = (_QUALIFIER_HIGH if high else _QUALIFIER_LOW)[
+                MODEL_FEATURES[column]
+            ]
+            name = f"{name}, {qualifier}"
+        names[s] = name
+    seen: dict[str, int] = {}
+    for s in segments:
+        seen[names[s]] = seen.get(names[s], 0) + 1
+        if seen[names[s]] > 1:
+            names[s] = f"{names[s]} {seen[names[s]]}"
     return names
 
 
