@@ -38,7 +38,7 @@ def _to_float_array(values: object, name: str) -> np.ndarray:
         return array.astype(float)
     except (TypeError, ValueError) as exc:
         raise InputError(
-            f"argument {name!r} holds values that are not numbers",
+            f"argument {name!r} contains values that are not numbers",
             expected="numbers",
             fix=f"convert {name} to a numeric dtype",
         ) from exc
@@ -60,7 +60,7 @@ def check_arrays(
     ------
     InputError
         When an argument is not a 1-D numeric array, lengths differ, the
-        input is empty, a value is NaN or infinite, or treatment holds a value
+        input is empty, a value is NaN or infinite, or treatment contains a value
         other than 0 and 1.
     """
     named = {"y": y, "treatment": treatment}
@@ -126,7 +126,7 @@ def check_binary_outcome(y: np.ndarray, metric: str) -> None:
         )
 
 
-def slice_size(k: object, n: int, what: str) -> int:
+def slice_size(k: object, n: int, population_name: str) -> int:
     """Turn ``k`` (count or share) into a number of customers out of ``n``.
 
     An int is a count in [1, n] and a float a share in (0, 1], rounded up.
@@ -139,7 +139,7 @@ def slice_size(k: object, n: int, what: str) -> int:
     if isinstance(k, numbers.Integral):
         if not 1 <= k <= n:
             raise InputError(
-                f"k={k} is outside [1, {n}], the size of {what}",
+                f"k={k} is outside [1, {n}], the size of {population_name}",
                 expected=f"a count between 1 and {n}",
                 fix="lower k or pass a share as a float",
             )

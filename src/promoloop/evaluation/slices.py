@@ -100,7 +100,7 @@ def uplift_at_k(
     UpliftMetricResult
         Counts and response rates of treated and control customers in the
         slice. Undefined when the campaign has no treated or no control
-        group, or when the slice holds no customer of one group.
+        group, or when the slice contains no customer of one group.
 
     Raises
     ------

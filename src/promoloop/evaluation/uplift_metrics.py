@@ -5,11 +5,11 @@ ranking metrics, the model ``score`` (higher means more persuadable), as numpy
 arrays or pandas Series of equal length. Customers with equal scores always
 enter a ranking together, so no metric depends on row order.
 
-A metric the data cannot identify (no control group, no control customer in
-the top-k slice, a perfect model no better than random) is an
-``UpliftMetricResult`` with ``defined=False`` and a reason, or raises
-``UndefinedMetricError`` when called with ``errors="raise"``; it is never NaN
-and never 0. Invalid input (empty, lengths differ, NaN, non-binary treatment)
+Some metrics are not identified by the data, for example without a control
+group, with no control customer in the top-k slice, or when the perfect model
+is no better than random. Such a metric is an ``UpliftMetricResult`` with
+``defined=False`` and a reason, or raises ``UndefinedMetricError`` when called
+with ``errors="raise"``. It is never reported as NaN or as 0. Invalid input (empty, lengths differ, NaN, non-binary treatment)
 raises ``InputError``.
 
 The Qini coefficient and normalized AUUC follow the definitions of
@@ -224,8 +224,9 @@ def _perfect_qini_score(y: np.ndarray, treated: np.ndarray) -> np.ndarray:
 
 
 def _perfect_uplift_score(y: np.ndarray, treated: np.ndarray) -> np.ndarray:
-    # Treated responders, then control non-responders, then the larger of
-    # control responders and treated non-responders is placed last.
+    # Treated responders, then control non-responders, then the larger of the
+    # groups of control responders and treated non-responders, then the
+    # smaller one. On a tie, control responders come last.
     matches = (y == treated).astype(float)
     control_responders = int(((y == 1) & ~treated).sum())
     treated_nonresponders = int(((y == 0) & treated).sum())
@@ -310,7 +311,8 @@ def auuc(
     ``normalize``, else :math:`A(\\text{model}) - B`, with B the area under
     the line from (0, 0) to the curve's end. The perfect model ranks treated
     responders first, then control non-responders, then whichever of treated
-    non-responders and control responders is fewer, then the other group.
+    non-responders and control responders is more numerous, then the other
+    group (control responders last on a tie).
     This is scikit-uplift 0.5.1's ``uplift_auc_score``.
 
     Parameters
