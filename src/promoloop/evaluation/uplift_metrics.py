@@ -9,8 +9,8 @@ Some metrics are not identified by the data, for example without a control
 group, with no control customer in the top-k slice, or when the perfect model
 is no better than random. Such a metric is an ``UpliftMetricResult`` with
 ``defined=False`` and a reason, or raises ``UndefinedMetricError`` when called
-with ``errors="raise"``. It is never reported as NaN or as 0. Invalid input (empty, lengths differ, NaN, non-binary treatment)
-raises ``InputError``.
+with ``errors="raise"``. It is never reported as NaN or as 0. Invalid input
+(empty, lengths differ, NaN, non-binary treatment) raises ``InputError``.
 
 The Qini coefficient and normalized AUUC follow the definitions of
 scikit-uplift 0.5.1 (``qini_auc_score`` and ``uplift_auc_score``), which are
