@@ -184,3 +184,19 @@ def test_full_file_rule_counts(data_dir):
     assert not data.items[C.item_id].isin(["POST", "DOT", "M", "BANK CHARGES"]).any()
     assert (data.events[C.amount] >= 0).all()
     assert seconds < 30
+
+
+def test_uci_month_first_dates(tmp_path):
+    # The UCI download writes dates month first and ids as integers.
+    (tmp_path / "Online_Retail.csv").write_text(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,"
+        "CustomerID,Country\n"
+        "536365,85123A,WHITE HEART HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom\n"
+        "536366,22633,HAND WARMER,6,12/13/2010 8:28,1.85,17850,United Kingdom\n"
+        "536367,22633,HAND WARMER,2,6/2/2011 14:05,1.85,17850,United Kingdom\n",
+        encoding="utf-8",
+    )
+    events = load_online_retail(tmp_path).events
+    stamps = events["timestamp"].dt.strftime("%Y-%m-%d %H:%M").tolist()
+    # London is UTC in winter and UTC+1 in June.
+    assert stamps == ["2010-12-01 08:26", "2010-12-13 08:28", "2011-06-02 13:05"]

@@ -52,6 +52,20 @@ NON_PRODUCT_CODES = frozenset({"C2"})
 NON_PRODUCT_PREFIXES = ("GIFT_0001", "DCGS")
 
 
+# The UCI download writes InvoiceDate as month/day/year ("12/1/2010 8:26");
+# re-exported copies often use ISO 8601 ("2010-12-01 08:26:00").
+_UCI_DATE_FORMAT = "%m/%d/%Y %H:%M"
+_UCI_DATE_PATTERN = r"^\s*\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}\s*$"
+
+
+def _date_format(raw: pd.DataFrame) -> str | None:
+    """Return the UCI month-first format when the first date has it, else None (ISO)."""
+    first = raw["InvoiceDate"].dropna().head(1)
+    if len(first) and first.str.match(_UCI_DATE_PATTERN).all():
+        return _UCI_DATE_FORMAT
+    return None
+
+
 def is_non_product_code(codes: pd.Series) -> pd.Series:
     """Return True for stock codes that are fees, postage, vouchers or adjustments.
 
@@ -130,7 +144,7 @@ def load_online_retail(path: str | Path) -> ShopData:
     # Read and parse every value before any rule runs.
     raw = read_file(file, required=SOURCE_COLUMNS)
     report.rows_read["events"] = len(raw)
-    options = ReadOptions(timezone=TIMEZONE)
+    options = ReadOptions(timezone=TIMEZONE, date_format=_date_format(raw))
     raw = drop_exact_duplicates(raw, report)
     lines = pd.DataFrame(
         {
