@@ -197,3 +197,41 @@ def test_restricted_and_repeated_names_never_featured():
     pattern = RunConfig().messaging.restricted_items_pattern
     assert _featurable(items, pattern)["item_id"].tolist() == ["1", "4"]
     assert _featurable(items, "")["item_id"].tolist() == ["1", "3", "4", "5"]
+
+
+def test_holdout_offers_are_withheld_not_skipped():
+    decisions = run(budget=1000.0, profiles=make_profiles(200))
+    pairs = decisions.pairs
+    held = pairs.merge(decisions.holdouts, on=["customer_id", "campaign_id"])
+    allocated = held["selected"] | held["withheld"]
+    # The holdout customers went through scoring and allocation like the
+    # others; only the sending differs.
+    assert held.loc[held["holdout"], "score"].notna().any()
+    assert (held["withheld"] == (allocated & held["holdout"])).all()
+    assert (held["selected"] == (allocated & ~held["holdout"])).all()
+    assert held["withheld"].sum() > 0
+
+    table = decisions.table
+    control = table[table["withheld_promotion_id"].notna()]
+    assert len(control) > 0
+    assert control["holdout"].all()
+    assert control["promotion_id"].isna().all()
+    assert (control["reason"] == "holdout").all()
+
+
+def test_decision_log_has_treated_and_control():
+    from promoloop.targeting.decide import decision_log
+
+    decisions = run(budget=1000.0, profiles=make_profiles(200))
+    log = decision_log(decisions, make_plan(budget=1000.0), AS_OF)
+    pairs = decisions.pairs
+    assert len(log) == int(pairs["selected"].sum() + pairs["withheld"].sum())
+    assert log["decision_id"].is_unique
+    assert log["promotion_id"].notna().all()
+    # CONFIG holds out 20% of every campaign.
+    assert log.loc[log["holdout"], "probability"].tolist() == pytest.approx(
+        [0.2] * int(log["holdout"].sum())
+    )
+    assert log.loc[~log["holdout"], "probability"].tolist() == pytest.approx(
+        [0.8] * int((~log["holdout"]).sum())
+    )

@@ -168,7 +168,7 @@ def run(
     from promoloop.pipeline.report import write_report
     from promoloop.profiles import build_profiles
     from promoloop.recommend import run_recommendations
-    from promoloop.targeting.decide import decide
+    from promoloop.targeting.decide import decide, decision_log
     from promoloop.targeting.promotions import load_promotions
 
     config = config or RunConfig()
@@ -259,6 +259,7 @@ def run(
         tables = {
             "decisions": table,
             "holdouts": decisions.holdouts,
+            "exposures": decision_log(decisions, plan, as_of),
             "recommendations": recs.recommendations,
             "profiles": profiles.table,
             "interest": profiles.interest,

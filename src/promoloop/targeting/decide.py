@@ -34,6 +34,11 @@ EXPECTED_COST = "expected_cost"
 # Best sellers of a scope rank after every recommendation (ranks start at 1).
 _BEST_SELLER_RANK = 1_000_000
 
+# Pair flag and decision column of offers chosen for a holdout customer and
+# withheld: these customers are the campaign's control group.
+WITHHELD = "withheld"
+WITHHELD_PROMOTION = "withheld_promotion_id"
+
 # Campaigns whose holdout group contains the customer: a customer held out
 # of one campaign may still receive another campaign's offer.
 HOLDOUT_CAMPAIGNS = "holdout_campaigns"
@@ -43,6 +48,7 @@ DECISION_COLUMNS = [
     C.campaign_id,
     C.promotion_id,
     C.holdout,
+    WITHHELD_PROMOTION,
     HOLDOUT_CAMPAIGNS,
     EXPECTED_MARGIN,
     EXPECTED_COST,
@@ -90,6 +96,10 @@ class Decisions:
         The full allocation result.
     seed : int
         Seed of the run, recorded for the manifest.
+    pair_exclusions : dict
+        Counts of (customer, promotion) pairs by the rule that excluded them.
+    holdout_share_default : float
+        Holdout share of campaigns that set none.
     """
 
     table: pd.DataFrame
@@ -100,6 +110,7 @@ class Decisions:
     result: Allocation
     seed: int = 0
     pair_exclusions: dict[str, int] = field(default_factory=dict)
+    holdout_share_default: float = 0.1
 
 
 def decide(
@@ -169,14 +180,14 @@ def decide(
         ignore_index=True,
     )
 
-    # Eligibility of every pair; holdout overrides every other reason.
+    # Eligibility of every pair. Holdout customers stay in the scoring and the
+    # allocation, so that the control group is chosen by the same rule as the
+    # treated group; their offers are withheld afterwards.
     pairs = check_eligibility(profiles, plan, exposures, targeting, as_of)
     pairs[C.customer_id] = pairs[C.customer_id].astype("string")
     held_out = pairs.merge(holdouts, on=[C.customer_id, C.campaign_id], how="left")[
         C.holdout
     ].to_numpy(dtype=bool)
-    pairs.loc[held_out, C.eligible] = False
-    pairs.loc[held_out, REASON] = Reason.HOLDOUT.value
 
     # Scores of the eligible pairs and the budgeted allocation.
     eligible = pairs[pairs[C.eligible]]
@@ -198,8 +209,11 @@ def decide(
         exact_max_variables=targeting.exact_max_variables,
     )
     pairs = pairs.join(scored.drop(columns=list(pairs.columns)), how="left")
-    pairs["selected"] = pairs.index.isin(result.selected.index)
-    not_chosen = pairs[C.eligible] & ~pairs["selected"]
+    allocated = pairs.index.isin(result.selected.index)
+    pairs[WITHHELD] = allocated & held_out
+    pairs["selected"] = allocated & ~held_out
+    pairs.loc[pairs[WITHHELD], REASON] = Reason.HOLDOUT.value
+    not_chosen = pairs[C.eligible] & ~allocated
     pairs.loc[not_chosen & (pairs[C.score] <= 0), REASON] = Reason.NEGATIVE_MARGIN.value
     pairs.loc[not_chosen & (pairs[C.score] > 0), REASON] = Reason.BUDGET.value
 
@@ -226,7 +240,15 @@ def decide(
     pair_exclusions = {
         str(k): int(v) for k, v in pairs[REASON].dropna().value_counts().items()
     }
-    summary = result.summary() | {"budgets": plan.budgets()}
+    # The allocation's spend includes the offers withheld from holdout
+    # customers; the budget pays only for the offers sent.
+    sent = pairs[pairs["selected"]].groupby(C.campaign_id)[EXPECTED_COST].sum()
+    summary = result.summary() | {
+        "budgets": plan.budgets(),
+        "budget_allocated_with_holdout": result.summary()["budget_used"],
+        "budget_used": {k: float(sent.get(k, 0.0)) for k in plan.budgets()},
+        "offers_withheld": int(pairs[WITHHELD].sum()),
+    }
     logger.info(
         "decided %d customers: %d offers, exclusions %s",
         customers.nunique(),
@@ -242,6 +264,7 @@ def decide(
         result=result,
         seed=seed,
         pair_exclusions=pair_exclusions,
+        holdout_share_default=targeting.holdout_share,
     )
 
 
@@ -254,9 +277,23 @@ def _decision_table(pairs, holdouts, profiles, customers) -> pd.DataFrame:
     chosen = pairs[pairs["selected"]].copy()
     chosen[C.holdout] = False
     chosen[REASON] = pd.NA
+    chosen[WITHHELD_PROMOTION] = pd.NA
+
+    # Control group: offers the allocation chose but the holdout withheld,
+    # for customers without any offer sent.
+    withheld = pairs[
+        pairs[WITHHELD] & ~pairs[C.customer_id].isin(chosen[C.customer_id])
+    ].copy()
+    withheld = withheld.drop_duplicates(C.customer_id)
+    withheld[WITHHELD_PROMOTION] = withheld[C.promotion_id]
+    withheld[C.promotion_id] = pd.NA
+    withheld[C.holdout] = True
+    for column in (EXPECTED_MARGIN, EXPECTED_COST, C.score):
+        withheld[column] = 0.0
+    done = pd.concat([chosen[C.customer_id], withheld[C.customer_id]])
 
     # Customers without an offer: the pair that came closest gives the reason.
-    rest = pairs[~pairs[C.customer_id].isin(chosen[C.customer_id])].copy()
+    rest = pairs[~pairs[C.customer_id].isin(done)].copy()
     rest[REASON] = rest[REASON].where(
         ~rest[REASON].isin([r.value for r in RULE_REASONS]), Reason.NOT_ELIGIBLE.value
     )
@@ -266,11 +303,13 @@ def _decision_table(pairs, holdouts, profiles, customers) -> pd.DataFrame:
     ).drop_duplicates(C.customer_id)
     rest[C.holdout] = (rest[REASON] == Reason.HOLDOUT.value).to_numpy()
     rest[C.promotion_id] = pd.NA
+    rest[WITHHELD_PROMOTION] = pd.NA
     for column in (EXPECTED_MARGIN, EXPECTED_COST, C.score):
         rest[column] = 0.0
     rest[SCORE_SOURCE] = pd.NA
 
-    table = pd.concat([chosen, rest], ignore_index=True)
+    table = pd.concat([chosen, withheld, rest], ignore_index=True)
+    table[WITHHELD_PROMOTION] = table[WITHHELD_PROMOTION].astype("string")
     table[C.promotion_id] = table[C.promotion_id].astype("string")
     table[SCORE_SOURCE] = table[SCORE_SOURCE].astype("string")
     table[REASON] = table[REASON].astype("string")
@@ -427,3 +466,46 @@ def _featurable(items: pd.DataFrame, pattern: str) -> pd.DataFrame:
         named = items[C.name].notna()
         keep &= ~(named & items[C.name].duplicated())
     return items[keep]
+
+
+def decision_log(decisions: Decisions, plan: PromotionPlan, as_of) -> pd.DataFrame:
+    """Return the canonical exposures of a run: offers sent and offers withheld.
+
+    Every pair the allocation chose is logged: sent offers with
+    ``holdout=False`` and offers withheld from holdout customers with
+    ``holdout=True`` and the promotion they would have received, so that lift
+    is measured against customers chosen by the same rule. ``probability``
+    is the chance of the logged group given the choice: one minus the
+    campaign's holdout share for sent offers, the share for withheld ones.
+    """
+    pairs = decisions.pairs
+    logged = pairs[pairs["selected"] | pairs[WITHHELD]]
+    shares = {
+        campaign.campaign_id: _share(
+            campaign.holdout_share, decisions.holdout_share_default
+        )
+        for campaign in plan.campaigns
+    }
+    share = logged[C.campaign_id].map(shares).astype(float)
+    holdout = logged[WITHHELD].to_numpy(dtype=bool)
+    log = pd.DataFrame(
+        {
+            C.decision_id: (
+                logged[C.campaign_id].astype(str)
+                + ":"
+                + logged[C.customer_id].astype(str)
+                + ":"
+                + logged[C.promotion_id].astype(str)
+            ).to_numpy(),
+            C.customer_id: logged[C.customer_id].to_numpy(),
+            C.campaign_id: logged[C.campaign_id].to_numpy(),
+            C.promotion_id: logged[C.promotion_id].to_numpy(),
+            C.probability: np.where(holdout, share, 1.0 - share),
+            C.holdout: holdout,
+            C.timestamp: pd.Timestamp(as_of),
+            EXPECTED_COST: logged[EXPECTED_COST].to_numpy(),
+        }
+    )
+    return log.sort_values([C.campaign_id, C.customer_id], kind="stable").reset_index(
+        drop=True
+    )
