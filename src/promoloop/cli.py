@@ -235,3 +235,47 @@ def evaluate(
         f"campaign report written to {out} ({len(report.checks)} checks, "
         f"{len(failed)} failed)"
     )
+
+
+benchmark_app = typer.Typer(
+    help="Benchmarks on public data, side by side with reference tools.",
+    no_args_is_help=True,
+)
+app.add_typer(benchmark_app, name="benchmark")
+
+
+@benchmark_app.command("uplift")
+def benchmark_uplift(
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            help="Folder that contains hillstrom/hillstrom.csv, or the "
+            "hillstrom folder itself."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for uplift.json.")],
+    reference: Annotated[
+        bool,
+        typer.Option(
+            help="Also run scikit-uplift and CausalML where installed (the "
+            "project's bench extra)."
+        ),
+    ] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Compare uplift learners on the Hillstrom e-mail experiment (5 seeds)."""
+    from promoloop.benchmarks.uplift import run_uplift_benchmark
+
+    if (data_dir / "hillstrom.csv").is_file():
+        data_dir = data_dir.parent
+    try:
+        result = run_uplift_benchmark(
+            data_dir, out, include_reference=reference, show_progress=progress
+        )
+    except PromoloopError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    unavailable = result.get("unavailable") or {}
+    for library, reason in unavailable.items():
+        typer.echo(f"note: {library} not run: {reason}", err=True)
+    typer.echo(f"uplift benchmark written to {out}")
