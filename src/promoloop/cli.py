@@ -143,10 +143,25 @@ if __name__ == "__main__":
     app()
 
 
+def _check_report_folder(out: Path) -> None:
+    """Reject an output path that is a file or a run folder of promoloop run."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"the output path {out} is a file; give a folder for --out")
+    if (out / "manifest.json").exists():
+        raise ConfigError(
+            f"{out} is the run folder of promoloop run; write the evaluation to "
+            "another folder so the run's report is kept"
+        )
+
+
 def _read_table(path: Path, label: str):
     """Read a CSV or Parquet table of canonical columns for ``evaluate``."""
     from promoloop.data.files import read_file
 
+    if path.is_dir():
+        raise ConfigError(
+            f"the {label} path {path} is a folder; give a CSV or Parquet file"
+        )
     table = read_file(path)
     if table.empty:
         raise ConfigError(f"the {label} file {path} has no rows")
@@ -187,13 +202,27 @@ def evaluate(
     window_days: Annotated[
         float, typer.Option(help="Days after exposure in which outcomes count.")
     ] = 14.0,
+    pseudonymize_outcomes: Annotated[
+        bool,
+        typer.Option(
+            help="The outcomes file has the shop's raw customer ids: replace them "
+            "by the keyed-hash pseudonyms that promoloop run wrote "
+            "(key from PROMOLOOP_PSEUDONYM_KEY)."
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
 ) -> None:
     """Measure what past campaigns changed: lift against the holdout group."""
     from promoloop.evaluation.campaign import evaluate_campaigns
 
     try:
+        _check_report_folder(out)
         pre_period = None
+        if dataset is not None and (exposures is not None or outcomes is not None):
+            raise ConfigError(
+                "--dataset cannot be combined with --exposures or --outcomes; give "
+                "either a dataset name or the two files"
+            )
         if dataset is not None:
             if dataset != "hillstrom" or data_dir is None:
                 raise ConfigError(
@@ -218,6 +247,11 @@ def evaluate(
         else:
             exposure_table = _read_table(exposures, "exposures")
             outcome_table = _read_table(outcomes, "outcomes")
+            if pseudonymize_outcomes:
+                from promoloop.privacy import pseudonymize, resolve_key
+
+                ids = outcome_table["customer_id"].astype("string").str.strip()
+                outcome_table["customer_id"] = pseudonymize(ids, resolve_key(None))
         report = evaluate_campaigns(
             exposure_table,
             outcome_table,

@@ -100,12 +100,15 @@ class MessagingConfig(BaseModel):
     featured_items: int = Field(default=3, gt=0)
     restricted_items_pattern: str = Field(
         default=(
-            r"(?i)tobacco|cigar|gasoline|kiosk-gas|\bfuel\b|liquor|\bbeers?\b|"
-            r"\bwines?\b|spirits|lottery|prepaid|gift card|coupon"
+            r"(?i)tobacco|tabak|cigar|zigarett|vape|e-cig|gasoline|kiosk-gas|diesel|"
+            r"\bfuel\b|kraftstoff|benzin|alcohol|alkohol|liquor|spirits|vodka|"
+            r"whiske?y|brandy|\bgin\b|\brum\b|\bbeers?\b|\bbier\b|lager|"
+            r"\bwines?\b|\bwein\b|champagne|lottery|prepaid|gift card|coupon"
         ),
         description="Regular expression over an item's name, category, brand and "
-        "department; matching items are never featured in a message (age-restricted "
-        "goods, fuel, gift cards). An empty string features everything.",
+        "department: matching items are never featured in a message, and a "
+        "matching favourite category is never named (age-restricted goods, fuel, "
+        "gift cards; English and German words). An empty string allows everything.",
     )
 
 

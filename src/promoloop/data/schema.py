@@ -190,7 +190,7 @@ def _cast(values: pd.Series, col: ColumnSpec, spec: TableSpec, source: str):
     if col.dtype == "string":
         return values.astype("string")
     if col.dtype == "bool":
-        return values.astype("boolean")
+        return _cast_bool(values, col, spec, source)
     if col.dtype in ("float", "int"):
         numeric = pd.to_numeric(values, errors="coerce")
         bad = numeric.isna() & values.notna()
@@ -200,12 +200,39 @@ def _cast(values: pd.Series, col: ColumnSpec, spec: TableSpec, source: str):
     if col.dtype == "timestamp":
         if isinstance(values.dtype, pd.DatetimeTZDtype):
             return values.dt.tz_convert("UTC")
-        parsed = pd.to_datetime(values, errors="coerce", utc=True)
+        # Text must be ISO 8601: a guessed format would read 10/12/2011 as
+        # October or December depending on the other rows.
+        is_text = values.dtype == object or isinstance(values.dtype, pd.StringDtype)
+        parsed = pd.to_datetime(
+            values, errors="coerce", utc=True, format="ISO8601" if is_text else None
+        )
         bad = parsed.isna() & values.notna()
         if bad.any():
-            _raise_first_bad(values, bad, col, spec, source, "a date and time")
+            _raise_first_bad(
+                values, bad, col, spec, source, "an ISO 8601 date such as 2024-03-01"
+            )
         return parsed
     return values
+
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+def _cast_bool(values: pd.Series, col: ColumnSpec, spec: TableSpec, source: str):
+    """Cast booleans, also written as true/false, yes/no or 1/0 in any case."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("boolean")
+    text = values.astype("string").str.strip().str.lower()
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[text.isin(_TRUE).fillna(False)] = True
+    out[text.isin(_FALSE).fillna(False)] = False
+    bad = out.isna() & values.notna()
+    if bad.any():
+        _raise_first_bad(
+            values, bad, col, spec, source, "true or false (or yes/no, 1/0)"
+        )
+    return out
 
 
 def _raise_first_bad(values, bad, col, spec, source, expected):

@@ -23,6 +23,7 @@ from promoloop.evaluation.campaign_checks import (
     check_settings,
     identifiability_check,
     mde_check,
+    outcome_rows_check,
     planned_shares,
     sample_ratio_check,
     segment_size_check,
@@ -301,8 +302,11 @@ def evaluate_campaigns(
         segments=segments,
     )
     shares = planned_shares(exposures, planned_holdout_share)
+    outcome_rows = customers.attrs.get("outcome_rows", {})
 
     effect_rows, group_rows, cuped_rows, segment_rows, checks = [], [], [], [], []
+    if outcome_rows:
+        checks.append(outcome_rows_check(outcome_rows, window_days))
     effects: dict[tuple, Effect] = {}
     for campaign_id, campaign in customers.groupby(C.campaign_id, sort=True):
         control = campaign[campaign[GROUP] == CONTROL]

@@ -212,3 +212,32 @@ def segment_size_check(
         segment=segment,
         value=min(n_treated, n_control),
     )
+
+
+def outcome_rows_check(counts: dict, window_days: float) -> dict:
+    """Report how many outcome rows matched an exposure window.
+
+    Fails when outcome rows exist but none falls inside a window, and warns
+    when more than a tenth belong to customers without an exposure, because
+    both usually mean the files do not match (raw ids against pseudonyms, or
+    dates read in the wrong order).
+    """
+    rows = counts["rows"]
+    message = (
+        f"{rows} outcome rows: {counts['in_window']} inside a {window_days:g}-day "
+        f"window, {counts['before']} before the exposure (pre-period), "
+        f"{counts['after']} after the window, {counts['unknown_customer']} of "
+        "customers without an exposure"
+    )
+    status = OK
+    if rows and counts["in_window"] == 0:
+        status = FAIL
+        message += (
+            ". No outcome matches an exposure window: check that both files use "
+            "the same customer ids (the run folder's are pseudonyms) and that the "
+            "dates are ISO 8601"
+        )
+    elif rows and counts["unknown_customer"] > 0.1 * rows:
+        status = WARN
+        message += ". Many rows match no exposed customer: check the customer ids"
+    return _check("outcome_rows", None, status, message, value=counts["in_window"])

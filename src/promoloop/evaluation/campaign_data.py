@@ -68,6 +68,7 @@ def _checked_exposures(exposures: pd.DataFrame) -> pd.DataFrame:
 def _checked_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
     _require_columns(outcomes, [C.customer_id, C.timestamp, C.revenue], "outcomes")
     oc = conform(outcomes, OUTCOMES, source="outcomes")
+    _reject_bad_revenue(oc)
     no_margin = oc[C.margin].isna() & oc[C.revenue].notna()
     if no_margin.any():
         warnings.warn(
@@ -79,6 +80,62 @@ def _checked_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
     return oc.assign(
         **{C.revenue: oc[C.revenue].fillna(0.0), C.margin: oc[C.margin].fillna(0.0)}
     )
+
+
+def _reject_bad_revenue(oc: pd.DataFrame) -> None:
+    """Raise on blank or negative revenue: neither may count as a zero sale."""
+    for problem, bad, fix in (
+        (
+            "missing revenue in outcomes",
+            oc[C.revenue].isna(),
+            "fill the revenue of every outcome row, or drop rows that are no order",
+        ),
+        (
+            "negative revenue in outcomes",
+            oc[C.revenue] < 0,
+            "leave refunds out of the outcomes; record them as returns",
+        ),
+    ):
+        bad = bad.fillna(False).to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{problem} ({int(bad.sum())} rows)",
+                file="outcomes",
+                row=row + 1,
+                column=C.revenue,
+                value=oc[C.revenue].iloc[row],
+                expected="a revenue of 0 or more",
+                fix=fix,
+            )
+
+
+def outcome_row_counts(units: pd.DataFrame, oc: pd.DataFrame, window_days: float):
+    """Count outcome rows by what the evaluation did with them.
+
+    Returns a dict: ``rows`` read, ``unknown_customer`` (no exposure in any
+    campaign), ``in_window`` (inside some campaign's window), ``before``
+    (before every exposure of the customer: pre-period spend) and ``after``
+    (after every window). The counts tell an analyst when outcomes and
+    exposures do not match, for example pseudonymized ids against raw ids.
+    """
+    known = oc[C.customer_id].isin(units[C.customer_id])
+    first = units.groupby(C.customer_id)[EXPOSED_AT].min()
+    last_end = units.groupby(C.customer_id)[EXPOSED_AT].max() + pd.Timedelta(
+        days=window_days
+    )
+    stamps = oc[C.timestamp]
+    start = oc[C.customer_id].map(first)
+    end = oc[C.customer_id].map(last_end)
+    before = known & (stamps < start)
+    after = known & (stamps > end)
+    return {
+        "rows": int(len(oc)),
+        "unknown_customer": int((~known).sum()),
+        "before": int(before.sum()),
+        "after": int(after.sum()),
+        "in_window": int((known & ~before & ~after).sum()),
+    }
 
 
 def _assign_groups(ex: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -208,6 +265,7 @@ def customer_outcomes(
     filled = {c: 0.0 for c in (C.revenue, C.margin, ORDERS, REDEMPTIONS, PRE_SPEND)}
     customers = customers.fillna(filled)
     customers[CONVERTED] = customers[ORDERS] > 0
+    customers.attrs["outcome_rows"] = outcome_row_counts(units, oc, window_days)
 
     # A given pre-period table replaces the spend computed from outcomes.
     if pre_period is not None:

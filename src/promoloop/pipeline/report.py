@@ -90,7 +90,7 @@ def _context(manifest: dict, tables: dict, plan) -> dict:
 def _offer_summary(offered: pd.DataFrame) -> list[dict]:
     summary = offered.groupby("promotion_id", observed=True).agg(
         customers=("customer_id", "size"),
-        expected_incremental_margin=("expected_incremental_margin", "sum"),
+        expected_net_margin=("score", "sum"),
         expected_cost=("expected_cost", "sum"),
     )
     return summary.reset_index().round(2).to_dict(orient="records")

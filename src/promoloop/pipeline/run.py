@@ -249,7 +249,9 @@ def run(
             table,
             plan,
             data.items,
-            profiles.table,
+            _without_restricted_favourites(
+                profiles.table, config.messaging.restricted_items_pattern
+            ),
             default_locale=config.messaging.default_locale,
         )
     advance("messages")
@@ -321,6 +323,16 @@ def _resolve_as_of(as_of: str | None, data: ShopData) -> pd.Timestamp:
             stacklevel=3,
         )
     return stamp
+
+
+def _without_restricted_favourites(profiles: pd.DataFrame, pattern: str):
+    """Return profiles whose favourite category is blank where it is restricted."""
+    column = "favourite_category"
+    if not pattern or column not in profiles.columns:
+        return profiles
+    text = profiles[column].astype("string").fillna("")
+    restricted = text.str.contains(pattern, regex=True)
+    return profiles.assign(**{column: profiles[column].where(~restricted)})
 
 
 def _count_unknown_consent(data: ShopData) -> None:

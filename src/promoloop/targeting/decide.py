@@ -347,7 +347,9 @@ def _featured_items(table, recommendations, items, events, plan: PromotionPlan, 
     rows = pd.concat(
         [rows, _scope_best_sellers(offers, items, events, plan, k)], ignore_index=True
     )
-    rows = rows[rows[C.item_id].isin(items[C.item_id])].reset_index(drop=True)
+    rows = rows[rows[C.item_id].isin(items[C.item_id])]
+    # A recommended item can also be a best seller of the scope: feature it once.
+    rows = rows.drop_duplicates(["index", C.item_id]).reset_index(drop=True)
     attributes = items.set_index(C.item_id)
     in_scope = np.zeros(len(rows), dtype=bool)
     for campaign in plan.campaigns:
