@@ -359,3 +359,5 @@ def test_missing_customers_file_counts_unknown_consent(tmp_path):
     result = run(source, tmp_path, promotions=SHOP / "promotions.yaml", config=config)
     rules = {r["rule"]: r["rows"] for r in result.manifest["rows"]["cleaning_rules"]}
     assert rules["consent_unknown"] == 6
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "6 customers have no consent value" in html

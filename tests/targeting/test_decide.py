@@ -228,6 +228,9 @@ def test_decision_log_has_treated_and_control():
     assert len(log) == int(pairs["selected"].sum() + pairs["withheld"].sum())
     assert log["decision_id"].is_unique
     assert log["promotion_id"].notna().all()
+    for chosen, eligible in zip(log["promotion_id"], log["eligible"], strict=True):
+        assert chosen in eligible
+        assert eligible == sorted(eligible)
     # CONFIG holds out 20% of every campaign.
     assert log.loc[log["holdout"], "probability"].tolist() == pytest.approx(
         [0.2] * int(log["holdout"].sum())

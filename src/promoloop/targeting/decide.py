@@ -479,6 +479,8 @@ def decision_log(decisions: Decisions, plan: PromotionPlan, as_of) -> pd.DataFra
     is measured against customers chosen by the same rule. ``probability``
     is the chance of the logged group given the choice: one minus the
     campaign's holdout share for sent offers, the share for withheld ones.
+    ``eligible`` lists the promotions of the campaign the customer was
+    eligible for.
     """
     pairs = decisions.pairs
     logged = pairs[pairs["selected"] | pairs[WITHHELD]]
@@ -490,6 +492,21 @@ def decision_log(decisions: Decisions, plan: PromotionPlan, as_of) -> pd.DataFra
     }
     share = logged[C.campaign_id].map(shares).astype(float)
     holdout = logged[WITHHELD].to_numpy(dtype=bool)
+
+    # The eligible set of each decision: the customer's eligible promotions in
+    # that campaign, sorted, for off-policy evaluation of other policies.
+    keys = [C.campaign_id, C.customer_id]
+    eligible = (
+        pairs[pairs[C.eligible]]
+        .groupby(keys)[C.promotion_id]
+        .agg(lambda ids: sorted(map(str, ids)))
+    )
+    eligible_sets = [
+        eligible.get((campaign, customer), [])
+        for campaign, customer in zip(
+            logged[C.campaign_id], logged[C.customer_id], strict=True
+        )
+    ]
     log = pd.DataFrame(
         {
             C.decision_id: (
@@ -502,6 +519,7 @@ def decision_log(decisions: Decisions, plan: PromotionPlan, as_of) -> pd.DataFra
             C.customer_id: logged[C.customer_id].to_numpy(),
             C.campaign_id: logged[C.campaign_id].to_numpy(),
             C.promotion_id: logged[C.promotion_id].to_numpy(),
+            C.eligible: eligible_sets,
             C.probability: np.where(holdout, share, 1.0 - share),
             C.holdout: holdout,
             C.timestamp: pd.Timestamp(as_of),
