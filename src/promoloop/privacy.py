@@ -17,9 +17,9 @@ DEVELOPMENT_KEY = "promoloop-development-key"
 def resolve_key(key: str | None) -> str:
     """Return the pseudonymization key from the argument or the environment.
 
-    Falls back to a fixed development key so that a first run works; the
-    manifest records whether that key was used, because pseudonyms made with a
-    public key can be reversed by anyone who has the raw ids.
+    Falls back to a fixed development key so that a first run works. The
+    manifest records whether that key was used, because anyone who has the raw
+    ids can reverse pseudonyms made with a public key.
     """
     if key:
         return key

@@ -107,7 +107,7 @@ def test_anomaly_skips_tiny_tables():
 def test_same_named_clusters_get_qualifiers():
     from promoloop.profiles.segments import _names
 
-    # Two inactive clusters: one stands out by returns, one by basket size.
+    # Two inactive clusters: one differs by returns, one by basket size.
     features = list(MODEL_FEATURES)
     first = np.zeros(len(features))
     first[features.index("recency_days")] = 1.0

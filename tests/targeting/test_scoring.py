@@ -99,7 +99,7 @@ def score(profiles, history, promotion_plan=None) -> pd.DataFrame:
 def test_score_hand_computed_row():
     row = score([profile("a")], events("a", orders_with_x=1)).loc["a"]
 
-    # 36.5 purchases a year over 10 days is 1 order; 1 of 4 orders holds X.
+    # 36.5 purchases a year over 10 days is 1 order; 1 of 4 orders contains X.
     p_base = 1 - math.exp(-1.0 * 0.25)
     uplift = 0.8 * (1 - p_base) * 0.15 * (1 - math.exp(-4.0 * 1.5 * 0.1))
     gross = uplift * 50 * 0.4
@@ -139,7 +139,7 @@ def test_habitual_buyer_has_high_subsidy():
     history = pd.concat([events("always", 4), events("never", 0)])
     scored = score([profile("always"), profile("never")], history)
     assert scored.loc["always", "scope_share"] == pytest.approx(1.0)
-    # Every order holds X, so one expected order in the window is subsidized
+    # Every order contains X, so one expected order in the window is subsidized
     # with probability 1 - e^-1.
     assert scored.loc["always", "subsidy_cost"] == pytest.approx((1 - math.exp(-1)) * 5)
     assert scored.loc["never", "subsidy_cost"] == pytest.approx(0.0)
@@ -186,5 +186,5 @@ def test_customer_without_orders_uses_interest():
         pairs, profiles, interest, events("other", 1), ITEMS, plan(), CONFIG, AS_OF
     )
     assert scored["scope_share"].iloc[0] == pytest.approx(3.0 / 4.0)
-    # The shop's mean in-scope basket stands in for the customer's own.
+    # The shop's mean in-scope basket replaces the customer's own.
     assert scored["basket_value"].iloc[0] == pytest.approx(50.0)

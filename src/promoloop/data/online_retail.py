@@ -165,7 +165,7 @@ def load_online_retail(path: str | Path) -> ShopData:
     )
     lines = canonicalize_ids(lines, [C.customer_id], report)
 
-    # Classify the lines; the counts can overlap, as the docstring says.
+    # Classify the lines. The counts can overlap, as the docstring explains.
     is_c = lines["invoice"].str.startswith("C").fillna(False)
     qty = lines["qty"]
     price = lines["unit_price"]

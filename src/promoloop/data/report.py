@@ -9,7 +9,7 @@ import pandas as pd
 
 
 class RuleAction(StrEnum):
-    """What a cleaning rule did to the rows it matched."""
+    """Action a cleaning rule took on the rows it matched."""
 
     DROPPED = "dropped"
     REPAIRED = "repaired"

@@ -217,10 +217,10 @@ def segment_size_check(
 def outcome_rows_check(counts: dict, window_days: float) -> dict:
     """Report how many outcome rows matched an exposure window.
 
-    Fails when outcome rows exist but none falls inside a window, and warns
-    when more than a tenth belong to customers without an exposure, because
-    both usually mean the files do not match (raw ids against pseudonyms, or
-    dates read in the wrong order).
+    Fails when outcome rows exist but none falls inside a window. Warns when
+    more than a tenth belong to customers without an exposure. Both usually
+    mean that the files do not match: raw ids against pseudonyms, or dates
+    read in the wrong order.
     """
     rows = counts["rows"]
     message = (

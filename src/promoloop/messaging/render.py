@@ -101,8 +101,8 @@ def render_messages(
     Warns
     -----
     LocaleFallbackWarning
-        When customers have a locale without a template; the message says how
-        many and which locales.
+        When customers have a locale without a template. The warning gives
+        their count and the locales.
     """
     locales = available_locales()
     if default_locale not in locales:

@@ -2,7 +2,7 @@
 
 Orders x items as a dense table needs n_orders * n_items bytes (300,000 orders
 and 120,000 items already take 33.5 GiB), while the log has a few lines per
-order. So the basket matrix is built sparse and cut down before mlxtend sees
+order. So the basket matrix is built sparse and cut down before mlxtend gets
 it:
 
 1. items bought in fewer than ``max(min_count, ceil(min_support * n_orders))``

@@ -79,7 +79,7 @@ def discount_sensitivity(events: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     quantity above 0) divided by the same share over all known customers:
     1 is average, 2 twice the average. It is missing when the customer's
     regular value is 0 (no purchase, or zero-price lines only), and for
-    everyone when the data holds no discount at all: a shop that never
+    everyone when the data contains no discount at all: a shop that never
     discounted cannot show who responds to discounts, so targeting then
     treats every customer as average.
 

@@ -310,8 +310,8 @@ def run_recommendations(
 def _choose(validation: pd.DataFrame, models: Mapping[str, ModelFactory]) -> str:
     if validation.empty or validation["customers_evaluated"].max() == 0:
         # NOTE: with no customer active in both periods there is nothing to
-        # compare; the customer's own repeat purchases are the safest
-        # personal list, and popularity needs no history at all.
+        # compare. Repeat purchases are the safest personal list, and
+        # popularity, the next choice, needs no history at all.
         fallback = next(
             (name for name in (FALLBACK_MODEL, "popularity") if name in models),
             next(iter(models)),

@@ -28,7 +28,7 @@ REASON = "reason"
 
 
 class Reason(StrEnum):
-    """Why a customer got no promotion, in the order rules are checked."""
+    """Reason a customer got no promotion, in the order rules are checked."""
 
     HOLDOUT = "holdout"
     NO_CONSENT = "no consent"

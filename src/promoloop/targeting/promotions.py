@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 class PromotionKind(StrEnum):
-    """What a promotion gives the customer."""
+    """Kind of benefit a promotion gives the customer."""
 
     PERCENT_OFF = "percent_off"
     AMOUNT_OFF = "amount_off"
@@ -36,7 +36,7 @@ class PromotionKind(StrEnum):
 
 
 class ScopeType(StrEnum):
-    """Which purchases a promotion applies to."""
+    """Kind of purchases a promotion applies to."""
 
     ALL = "all"
     ITEMS = "items"
