@@ -86,6 +86,13 @@ def run(
             "file by default."
         ),
     ] = None,
+    exposures: Annotated[
+        Path | None,
+        typer.Option(
+            help="Decision log of an earlier run (its exposures.parquet): caps "
+            "count it, and a randomized campaign in it trains the uplift model."
+        ),
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(help="Run as if today were this date; later events are ignored."),
@@ -126,6 +133,7 @@ def run(
             items=items,
             customers=customers,
             mapping=mapping,
+            exposures=exposures,
         )
         result = run_pipeline(source, out, promotions=promotions, config=settings)
     except PromoloopError as error:
@@ -152,6 +160,33 @@ def _check_report_folder(out: Path) -> None:
             f"{out} is the run folder of promoloop run; write the evaluation to "
             "another folder so the run's report is kept"
         )
+
+
+def _store_tables(database_url: str | None, campaign: str | None):
+    """Read the store's decisions and order feedback for ``evaluate``."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from promoloop.store import Store
+    from promoloop.store.export import evaluation_tables
+
+    store = Store(database_url)
+    try:
+        exposures, outcomes = evaluation_tables(store, campaign)
+    except SQLAlchemyError as error:
+        raise ConfigError(
+            f"cannot read decisions from the store {store!r}: "
+            f"{getattr(error, 'orig', error)}. Fix: check --database-url, and run "
+            "promoloop publish or promoloop serve once so the tables exist"
+        ) from None
+    finally:
+        store.dispose()
+    if exposures.empty:
+        raise ConfigError(
+            f"the store {store!r} has no logged decisions"
+            + (f" for campaign {campaign!r}" if campaign else "")
+            + "; nothing to evaluate"
+        )
+    return exposures, outcomes
 
 
 def _read_table(path: Path, label: str):
@@ -192,6 +227,25 @@ def evaluate(
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder or file of the dataset (hillstrom).")
     ] = None,
+    from_store: Annotated[
+        bool,
+        typer.Option(
+            "--from-store",
+            help="Evaluate the service's decision log and order feedback in the "
+            "store instead of files.",
+        ),
+    ] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Store database URL for --from-store; default "
+            "PROMOLOOP_DATABASE_URL, then promoloop.db."
+        ),
+    ] = None,
+    campaign: Annotated[
+        str | None,
+        typer.Option(help="With --from-store: only this campaign."),
+    ] = None,
     planned_holdout_share: Annotated[
         float | None,
         typer.Option(
@@ -202,6 +256,13 @@ def evaluate(
     window_days: Annotated[
         float, typer.Option(help="Days after exposure in which outcomes count.")
     ] = 14.0,
+    costs: Annotated[
+        Path | None,
+        typer.Option(
+            help="Promotion costs (CSV or Parquet): promotion_id and "
+            "cost_per_exposure and/or cost_per_redemption; gives cost and ROI."
+        ),
+    ] = None,
     pseudonymize_outcomes: Annotated[
         bool,
         typer.Option(
@@ -223,7 +284,16 @@ def evaluate(
                 "--dataset cannot be combined with --exposures or --outcomes; give "
                 "either a dataset name or the two files"
             )
-        if dataset is not None:
+        if from_store and (
+            dataset is not None or exposures is not None or outcomes is not None
+        ):
+            raise ConfigError(
+                "--from-store cannot be combined with --dataset, --exposures or "
+                "--outcomes; give one source"
+            )
+        if from_store:
+            exposure_table, outcome_table = _store_tables(database_url, campaign)
+        elif dataset is not None:
             if dataset != "hillstrom" or data_dir is None:
                 raise ConfigError(
                     "--dataset must be hillstrom and needs --data-dir (the folder "
@@ -242,7 +312,8 @@ def evaluate(
                 planned_holdout_share = 1 / 3
         elif exposures is None or outcomes is None:
             raise ConfigError(
-                "give --exposures and --outcomes files, or --dataset hillstrom"
+                "give --exposures and --outcomes files, --dataset hillstrom or "
+                "--from-store"
             )
         else:
             exposure_table = _read_table(exposures, "exposures")
@@ -258,6 +329,7 @@ def evaluate(
             pre_period=pre_period,
             planned_holdout_share=planned_holdout_share,
             window_days=window_days,
+            promotion_costs=None if costs is None else _read_table(costs, "costs"),
             seed=seed,
         )
         report.write(out)
@@ -313,3 +385,48 @@ def benchmark_uplift(
     for library, reason in unavailable.items():
         typer.echo(f"note: {library} not run: {reason}", err=True)
     typer.echo(f"uplift benchmark written to {out}")
+
+
+@app.command()
+def publish(
+    run_dir: Annotated[
+        Path, typer.Argument(help="Run folder written by promoloop run.")
+    ],
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Store database URL; default PROMOLOOP_DATABASE_URL, then "
+            "sqlite:///promoloop.db in the working directory."
+        ),
+    ] = None,
+) -> None:
+    """Load a run folder into the store and make it the model version served."""
+    from sqlalchemy.exc import OperationalError
+
+    from promoloop.store import Store, publish_run
+
+    store = None
+    try:
+        store = Store(database_url)
+        store.upgrade()
+        result = publish_run(store, run_dir)
+    except PromoloopError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    except OperationalError as error:
+        reason = str(error.orig).strip().splitlines()[0]
+        typer.echo(
+            f"error: cannot use the database {store!r} ({reason}). Fix: check "
+            "--database-url and that the database server is running",
+            err=True,
+        )
+        raise typer.Exit(code=2) from None
+    finally:
+        if store is not None:
+            store.dispose()
+    state = "published" if result.created else "already published; made current"
+    typer.echo(
+        f"version {result.version} {state}: {result.scores} scores, "
+        f"{result.customers} customers, {result.campaigns} campaigns, "
+        f"{result.promotions} promotions"
+    )

@@ -112,6 +112,40 @@ class MessagingConfig(BaseModel):
     )
 
 
+class UpliftConfig(BaseModel):
+    """Settings of uplift learning from a past randomized campaign."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True,
+        description="Learn the targeting score from the most recent randomized "
+        "campaign in the history, when there is one.",
+    )
+    outcome_window_days: int = Field(
+        default=28,
+        gt=0,
+        description="Days after the exposure in which the outcome (net margin) "
+        "counts; a campaign younger than this at the as-of date is not used.",
+    )
+    min_group_size: int = Field(
+        default=100,
+        ge=10,
+        description="Fewest customers in the holdout group and in each promotion "
+        "arm; smaller arms are left out of the model.",
+    )
+    test_share: float = Field(
+        default=0.3,
+        gt=0,
+        lt=1,
+        description="Share of the campaign's customers kept out of fitting to "
+        "report the held-out Qini.",
+    )
+    inner_folds: int = Field(
+        default=3, ge=2, description="Folds of the cross-validated model choice."
+    )
+
+
 class RunConfig(BaseModel):
     """All settings of one ``promoloop run``."""
 
@@ -133,3 +167,4 @@ class RunConfig(BaseModel):
     recommend: RecommendConfig = Field(default_factory=RecommendConfig)
     targeting: TargetingConfig = Field(default_factory=TargetingConfig)
     messaging: MessagingConfig = Field(default_factory=MessagingConfig)
+    uplift: UpliftConfig = Field(default_factory=UpliftConfig)

@@ -27,3 +27,12 @@ class TruncationWarning(PromoloopWarning):
 
 class LeakageWarning(PromoloopWarning):
     """An evaluation setup lets information from the test period into training."""
+
+
+class OverlapWarning(PromoloopWarning):
+    """Treated and control customers of an observational comparison overlap poorly.
+
+    Issued when few comparable controls exist for the treated customers, or
+    when propensity weighting leaves covariates unbalanced, so the estimate
+    leans on extrapolation.
+    """

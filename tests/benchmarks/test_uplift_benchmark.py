@@ -16,6 +16,7 @@ from promoloop.benchmarks.hillstrom_data import (
     stratified_sample,
     womens_vs_control,
 )
+from promoloop.benchmarks.models import chosen_candidates, promoloop_models
 from promoloop.errors import InputError
 
 MODELS = ["T-learner (logistic)", "promoloop chosen"]
@@ -130,9 +131,36 @@ def test_splits_differ_between_seeds(quick_run):
 
 def test_chosen_is_candidate(quick_run):
     result, _ = quick_run
-    chosen = [r["chosen"] for r in result["records"] if r["model"] == MODELS[1]]
-    assert len(chosen) == 2 * len(OUTCOMES)
-    assert all(name.startswith(("T-", "DR-", "X-", "Outcome")) for name in chosen)
+    records = [r for r in result["records"] if r["model"] == MODELS[1]]
+    assert len(records) == 2 * len(OUTCOMES)
+    for record in records:
+        binary = record["outcome"] != "spend"
+        names = chosen_candidates(binary, record["seed"])
+        assert record["chosen"] in names, record
+
+
+def test_chosen_candidates_penalty_grid():
+    logistic = chosen_candidates(True, 0)
+    ridge = chosen_candidates(False, 0)
+    assert [m.estimator.C for m in logistic.values()] == [0.1, 1.0, 10.0]
+    assert [m.estimator.alpha for m in ridge.values()] == [1.0, 10.0, 100.0]
+    assert list(logistic) == [
+        "Interaction S-learner (spline, C=0.1)",
+        "Interaction S-learner (spline, C=1)",
+        "Interaction S-learner (spline, C=10)",
+    ]
+
+
+def test_fixed_rows_include_interaction():
+    names = [m.name for m in promoloop_models()]
+    assert "Interaction S-learner (spline logistic)" in names
+    assert names[-1] == "promoloop chosen"
+
+
+def test_protocol_names_inner_repeats(quick_run):
+    result, _ = quick_run
+    text = result["protocol"]["promoloop_chosen"]
+    assert "3 repeats of 3-fold stratified CV on the training part only" in text
 
 
 def test_report_has_outcome_tables(quick_run):

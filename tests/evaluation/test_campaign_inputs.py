@@ -188,6 +188,18 @@ def test_sample_ratio_share_from_exposures_column():
     assert check["status"] == "ok"
 
 
+@pytest.mark.parametrize("logged_share, status", [(0.1, "ok"), (0.3, "fail")])
+def test_sample_ratio_share_from_logged_probability(logged_share, status):
+    # promoloop logs a withheld offer with the holdout share as probability.
+    exposures = make_exposures(900, 100)
+    exposures["probability"] = np.where(
+        exposures["holdout"], logged_share, 1 - logged_share
+    )
+    report = evaluate_campaigns(exposures, make_outcomes([]))
+    check = next(c for c in report.checks if c["check"] == "sample_ratio_mismatch")
+    assert check["status"] == status
+
+
 def test_sample_ratio_unknown_plan_warns():
     report = evaluate_campaigns(make_exposures(900, 100), make_outcomes([]))
     check = next(c for c in report.checks if c["check"] == "sample_ratio_mismatch")

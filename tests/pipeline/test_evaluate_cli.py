@@ -92,6 +92,26 @@ def test_evaluate_csv_files_recovers_lift(tmp_path):
     assert checks["sample_ratio_mismatch"]["status"] == "ok"
 
 
+def test_evaluate_costs_file_gives_cost_and_roi(tmp_path):
+    exposures, outcomes = write_files(tmp_path, seed=1)
+    costs = tmp_path / "costs.csv"
+    pd.DataFrame({"promotion_id": ["ten-off"], "cost_per_exposure": [0.5]}).to_csv(
+        costs, index=False
+    )
+    out = tmp_path / "report"
+    result = evaluate(
+        "--exposures", exposures, "--outcomes", outcomes, "--out", out,
+        "--costs", costs,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    effects = pd.read_csv(out / "effects.csv")
+    overall = effects[effects["promotion_id"] == "(all promotions)"]
+    overall = overall.set_index("metric")
+    treated = (~pd.read_csv(exposures)["holdout"]).sum()
+    assert overall.loc["cost", "estimate"] == pytest.approx(0.5 * treated)
+    assert overall.loc["roi", "defined"]
+
+
 def test_evaluate_mismatched_ids_fails_check(tmp_path, monkeypatch):
     exposures, outcomes = write_files(tmp_path, raw_ids=True)
     out = tmp_path / "report"

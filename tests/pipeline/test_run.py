@@ -32,6 +32,9 @@ RUN_FILES = [
     "bundles.parquet",
     "recommender_metrics.parquet",
     "cleaning.parquet",
+    "scores.parquet",
+    "campaign_effects.parquet",
+    "campaign_balance.parquet",
     "report.html",
     "manifest.json",
 ]
@@ -350,6 +353,14 @@ def test_complete_journey_end_to_end(tmp_path):
     budgets = manifest["metrics"]["targeting"]["allocation"]["budgets"]
     for campaign_id, budget in budgets.items():
         assert spent.get(campaign_id, 0.0) <= budget + 1e-6
+    # The dataset's campaigns were targeted, without a holdout group: no
+    # uplift model, and the report says why.
+    assert manifest["uplift"]["learned"] is None
+    statuses = {c["status"] for c in manifest["uplift"]["campaigns"]}
+    assert statuses == {"no holdout group: not randomized"}
+    assert "none of which trained an uplift model" in (
+        tmp_path / "report.html"
+    ).read_text(encoding="utf-8")
 
 
 def test_missing_customers_file_counts_unknown_consent(tmp_path):
@@ -361,3 +372,44 @@ def test_missing_customers_file_counts_unknown_consent(tmp_path):
     assert rules["consent_unknown"] == 6
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "6 customers have no consent value" in html
+
+
+def test_past_exposures_count_and_are_described(shop_run, tmp_path):
+    log = shop_run / "exposures.parquet"
+    source = shop_source()
+    source.exposures = log
+    config = RunConfig(show_progress=False)
+    result = run(source, tmp_path, promotions=SHOP / "promotions.yaml", config=config)
+    past = pd.read_parquet(log)
+    assert result.manifest["rows"]["kept"]["exposures"] == len(past)
+    campaigns = {c["campaign_id"]: c for c in result.manifest["uplift"]["campaigns"]}
+    assert set(campaigns) == set(past["campaign_id"])
+    # Six customers are far too few to learn from.
+    assert all(
+        c["status"].startswith("fewer than") or c["status"].startswith("no holdout")
+        for c in campaigns.values()
+    )
+    assert result.manifest["uplift"]["learned"] is None
+
+
+def test_cli_rejects_exposures_of_another_shop(tmp_path):
+    foreign = pd.DataFrame(
+        {
+            "decision_id": ["d1"],
+            "customer_id": ["someone-else"],
+            "campaign_id": ["spring"],
+            "promotion_id": ["p"],
+            "holdout": [False],
+            "timestamp": ["2024-03-01T00:00:00Z"],
+        }
+    )
+    foreign.to_csv(tmp_path / "log.csv", index=False)
+    result = cli_run(
+        "--events", str(SHOP / "events.csv"), "--items", str(SHOP / "items.csv"),
+        "--mapping", str(SHOP / "mapping.yaml"),
+        "--promotions", str(SHOP / "promotions.yaml"),
+        "--exposures", str(tmp_path / "log.csv"), "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "none of the customer ids in the exposures file" in result.output
+    assert "Traceback" not in result.output

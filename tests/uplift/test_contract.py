@@ -10,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 from promoloop.errors import InputError
 from promoloop.uplift import (
     DRLearner,
+    InteractionLearner,
     OutcomeTransformLearner,
     TwoModelLearner,
     XLearner,
@@ -21,6 +22,7 @@ LEARNERS = {
     "x": lambda **kw: XLearner(**kw),
     "dr": lambda **kw: DRLearner(**kw),
     "outcome_transform": lambda **kw: OutcomeTransformLearner(**kw),
+    "interaction": lambda **kw: InteractionLearner(**kw),
 }
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
+from sklearn.model_selection import StratifiedKFold
 
 from promoloop.errors import InputError
+from promoloop.evaluation.uplift_metrics import qini_coefficient
 from promoloop.uplift import DRLearner, TwoModelLearner, select_learner
 from tests.uplift.simulate import linear_effect_campaign, step_effect_campaign
 
@@ -113,3 +115,70 @@ def test_selection_small_stratum_raises(campaign):
     treatment[:2] = 1
     with pytest.raises(InputError, match=r"has 2 rows.*at least 3"):
         select_learner({"a": TwoModelLearner()}, X, treatment, y, n_splits=3)
+
+
+def test_selection_one_repeat_matches_stratified_kfold(campaign):
+    X, treatment, y = campaign
+    result = select_learner({"t": TwoModelLearner()}, X, treatment, y, seed=4)
+
+    # The same folds by hand: treatment x outcome strata, shuffled with seed 4.
+    strata = treatment * 2 + y
+    folds = StratifiedKFold(3, shuffle=True, random_state=4)
+    expected = []
+    for train, test in folds.split(np.zeros(len(y)), strata):
+        model = TwoModelLearner().fit(X[train], treatment[train], y[train])
+        score = model.predict(X[test])[:, 0]
+        expected.append(qini_coefficient(y[test], treatment[test], score).value)
+    assert result.fold_scores["qini"].tolist() == pytest.approx(expected)
+    assert set(result.fold_scores["repeat"]) == {0}
+    assert result.mean_scores["t"] == pytest.approx(np.mean(expected))
+
+
+def test_selection_repeats_hold_out_every_row(campaign):
+    X, treatment, y = campaign
+    candidates = {"memoriser": MemorisingLearner(), "two_model": TwoModelLearner()}
+    result = select_learner(candidates, X, treatment, y, n_splits=3, n_repeats=2)
+    table = result.fold_scores
+    assert len(table) == 2 * 2 * 3
+    assert sorted(set(zip(table["repeat"], table["fold"], strict=True))) == [
+        (r, f) for r in (0, 1) for f in (0, 1, 2)
+    ]
+    # Each repeat holds out every row exactly once.
+    memoriser = table.query("candidate == 'memoriser'")
+    assert memoriser.groupby("repeat")["n_test"].sum().tolist() == [len(y), len(y)]
+    assert (memoriser["qini"] == 0.0).all()
+
+
+def test_selection_repeats_reshuffle_folds(campaign):
+    X, treatment, y = campaign
+    result = select_learner(
+        {"t": TwoModelLearner()}, X, treatment, y, n_splits=3, n_repeats=2, seed=0
+    )
+    scores = result.fold_scores.set_index(["repeat", "fold"])["qini"]
+    assert not np.allclose(scores.loc[0].to_numpy(), scores.loc[1].to_numpy())
+    assert result.mean_scores["t"] == pytest.approx(scores.mean())
+
+
+def test_selection_first_repeat_is_unrepeated_split(campaign):
+    X, treatment, y = campaign
+    once = select_learner({"t": TwoModelLearner()}, X, treatment, y, seed=2)
+    twice = select_learner(
+        {"t": TwoModelLearner()}, X, treatment, y, seed=2, n_repeats=2
+    )
+    first = twice.fold_scores.query("repeat == 0")["qini"].to_numpy()
+    assert first == pytest.approx(once.fold_scores["qini"].to_numpy())
+
+
+def test_selection_bad_repeats_raise(campaign):
+    X, treatment, y = campaign
+    cases = [
+        (0, r"'n_repeats' is 0"),
+        (-2, r"'n_repeats' is -2"),
+        (1.5, r"'n_repeats' is 1.5"),
+        (True, r"'n_repeats' is True"),
+    ]
+    for n_repeats, message in cases:
+        with pytest.raises(InputError, match=message):
+            select_learner(
+                {"a": TwoModelLearner()}, X, treatment, y, n_repeats=n_repeats
+            )

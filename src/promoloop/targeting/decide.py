@@ -18,7 +18,9 @@ from promoloop.targeting.eligibility import (
     check_eligibility,
 )
 from promoloop.targeting.holdout import assign_holdout
+from promoloop.targeting.learned import LearnedUplift, apply_learned_uplift
 from promoloop.targeting.promotions import PromotionKind, PromotionPlan, ScopeType
+from promoloop.targeting.randomized import draw_randomized
 from promoloop.targeting.scoring import SCORE_SOURCE, score_pairs
 from promoloop.vocabulary import Columns as C
 from promoloop.vocabulary import EventType
@@ -38,6 +40,10 @@ _BEST_SELLER_RANK = 1_000_000
 # withheld: these customers are the campaign's control group.
 WITHHELD = "withheld"
 WITHHELD_PROMOTION = "withheld_promotion_id"
+
+# Pair column: chance of the promotion among the customer's eligible ones in a
+# randomized campaign; missing for targeted campaigns.
+ARM_PROBABILITY = "arm_probability"
 
 # Campaigns whose holdout group contains the customer: a customer held out
 # of one campaign may still receive another campaign's offer.
@@ -63,6 +69,7 @@ DECISION_COLUMNS = [
 # that came closest to being chosen: a lost budget race is more informative than a rule.
 _PROGRESS = {
     Reason.BUDGET.value: 5,
+    Reason.NOT_DRAWN.value: 4.5,
     Reason.NEGATIVE_MARGIN.value: 4,
     Reason.NOT_ELIGIBLE.value: 3,
     Reason.HOLDOUT.value: 2,
@@ -124,6 +131,7 @@ def decide(
     config: RunConfig,
     as_of: pd.Timestamp | str,
     seed: int = 0,
+    learned: LearnedUplift | None = None,
 ) -> Decisions:
     """Decide which promotion each customer gets, within every campaign budget.
 
@@ -150,7 +158,11 @@ def decide(
         Decision date.
     seed : int, default 0
         Recorded in the result. NOTE: every step here is deterministic (the
-        holdout comes from a hash), so the seed changes nothing yet.
+        holdout and the randomized draws come from hashes), so the seed
+        changes nothing yet.
+    learned : LearnedUplift, optional
+        Uplift model of a past randomized campaign; the pairs of the
+        promotions it knows are scored by it instead of the profile estimate.
 
     Returns
     -------
@@ -202,20 +214,43 @@ def decide(
         as_of,
         horizon_days=config.value.horizon_days,
     )
+    if learned is not None:
+        scored = apply_learned_uplift(
+            scored,
+            learned,
+            profiles.assign(**{C.customer_id: customers}),
+            plan.message_costs(),
+        )
+
+    # Randomized test campaigns draw first. Their customers, sent or held
+    # out, get no targeted offer, so the test compares like with like.
+    held = pd.Series(held_out, index=pairs.index)
+    draw = draw_randomized(
+        scored, plan, held.loc[scored.index], targeting.max_promotions_per_customer
+    )
+    in_test = scored[C.campaign_id].isin(plan.randomized_campaign_ids())
+    drawn_customers = scored.loc[draw.drawn, C.customer_id]
+    targeted = scored[~in_test & ~scored[C.customer_id].isin(drawn_customers)]
     result = allocate(
-        scored,
+        targeted,
         plan.budgets(),
         max_per_customer=targeting.max_promotions_per_customer,
         exact_max_variables=targeting.exact_max_variables,
     )
     pairs = pairs.join(scored.drop(columns=list(pairs.columns)), how="left")
-    allocated = pairs.index.isin(result.selected.index)
+    pairs[ARM_PROBABILITY] = draw.arm_probability.reindex(pairs.index)
+    allocated = pairs.index.isin(result.selected.index) | pairs.index.isin(draw.drawn)
     pairs[WITHHELD] = allocated & held_out
     pairs["selected"] = allocated & ~held_out
     pairs.loc[pairs[WITHHELD], REASON] = Reason.HOLDOUT.value
     not_chosen = pairs[C.eligible] & ~allocated
     pairs.loc[not_chosen & (pairs[C.score] <= 0), REASON] = Reason.NEGATIVE_MARGIN.value
     pairs.loc[not_chosen & (pairs[C.score] > 0), REASON] = Reason.BUDGET.value
+    test_pair = pairs.index.isin(scored.index[in_test])
+    pairs.loc[not_chosen & test_pair, REASON] = Reason.NOT_DRAWN.value
+    pairs.loc[pairs.index.isin(draw.over_budget) & not_chosen, REASON] = (
+        Reason.BUDGET.value
+    )
 
     # One row per customer: the offers, then why the others got none.
     table = _decision_table(pairs, holdouts, profiles, customers)
@@ -244,6 +279,7 @@ def decide(
     # customers; the budget pays only for the offers sent.
     sent = pairs[pairs["selected"]].groupby(C.campaign_id)[EXPECTED_COST].sum()
     summary = result.summary() | {
+        "randomized_pairs_drawn": int(len(draw.drawn)),
         "budgets": plan.budgets(),
         "budget_allocated_with_holdout": result.summary()["budget_used"],
         "budget_used": {k: float(sent.get(k, 0.0)) for k in plan.budgets()},
@@ -479,6 +515,8 @@ def decision_log(decisions: Decisions, plan: PromotionPlan, as_of) -> pd.DataFra
     is measured against customers chosen by the same rule. ``probability``
     is the chance of the logged group given the choice: one minus the
     campaign's holdout share for sent offers, the share for withheld ones.
+    In a randomized campaign a sent offer's probability also includes the
+    draw among the customer's eligible promotions: (1 - share) / their number.
     ``eligible`` lists the promotions of the campaign the customer was
     eligible for.
     """
@@ -492,6 +530,8 @@ def decision_log(decisions: Decisions, plan: PromotionPlan, as_of) -> pd.DataFra
     }
     share = logged[C.campaign_id].map(shares).astype(float)
     holdout = logged[WITHHELD].to_numpy(dtype=bool)
+    # A randomized campaign also drew the promotion among the eligible ones.
+    arm = logged[ARM_PROBABILITY].fillna(1.0).to_numpy(dtype=float)
 
     # The eligible set of each decision: the customer's eligible promotions in
     # that campaign, sorted, for off-policy evaluation of other policies.
@@ -520,7 +560,7 @@ def decision_log(decisions: Decisions, plan: PromotionPlan, as_of) -> pd.DataFra
             C.campaign_id: logged[C.campaign_id].to_numpy(),
             C.promotion_id: logged[C.promotion_id].to_numpy(),
             C.eligible: eligible_sets,
-            C.probability: np.where(holdout, share, 1.0 - share),
+            C.probability: np.where(holdout, share, (1.0 - share) * arm),
             C.holdout: holdout,
             C.timestamp: pd.Timestamp(as_of),
             EXPECTED_COST: logged[EXPECTED_COST].to_numpy(),

@@ -41,6 +41,7 @@ class Reason(StrEnum):
     CAP_REACHED = "cap reached"
     NOT_ELIGIBLE = "not eligible"
     NEGATIVE_MARGIN = "negative margin"
+    NOT_DRAWN = "not drawn"
     BUDGET = "budget"
 
 

@@ -15,6 +15,7 @@ import logging
 import tomllib
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import yaml
@@ -42,6 +43,10 @@ class ScopeType(StrEnum):
     ITEMS = "items"
     CATEGORIES = "categories"
     BRANDS = "brands"
+
+
+#: How a campaign chooses its customers and their promotions.
+Assignment = Literal["targeted", "randomized"]
 
 
 class Currency(BaseModel):
@@ -196,6 +201,12 @@ class Campaign(BaseModel):
         description="Share of customers held out; None takes the run's default.",
     )
     validity: Validity
+    assignment: Assignment = Field(
+        default="targeted",
+        description="targeted: the allocation picks the pairs with the best "
+        "score; randomized: a test campaign that gives each eligible customer "
+        "one of their eligible promotions at random, to learn uplift from.",
+    )
     channel: str = "email"
     currency: Currency | None = Field(
         default=None, description="Overrides the plan's currency."
@@ -237,6 +248,18 @@ class PromotionPlan(BaseModel):
                 if promotion.promotion_id == promotion_id:
                     return campaign, promotion
         raise KeyError(promotion_id)
+
+    def randomized_campaign_ids(self) -> list[str]:
+        """Return the ids of the campaigns with randomized assignment."""
+        return [c.campaign_id for c in self.campaigns if c.assignment == "randomized"]
+
+    def message_costs(self) -> dict[str, float]:
+        """Return each promotion's message cost by promotion id."""
+        return {
+            p.promotion_id: p.cost.message_cost
+            for c in self.campaigns
+            for p in c.promotions
+        }
 
     def budgets(self) -> dict[str, float]:
         """Return each campaign's budget by campaign id."""

@@ -11,6 +11,7 @@ Qini coefficient.
 from promoloop.uplift.base import BaseUpliftLearner
 from promoloop.uplift.doubly_robust import DRLearner
 from promoloop.uplift.features import FeatureEncoder
+from promoloop.uplift.interaction import InteractionLearner
 from promoloop.uplift.meta_learners import TwoModelLearner, XLearner
 from promoloop.uplift.monotone import isotonic_across_arms
 from promoloop.uplift.selection import LearnerSelection, select_learner
@@ -20,6 +21,7 @@ __all__ = [
     "BaseUpliftLearner",
     "DRLearner",
     "FeatureEncoder",
+    "InteractionLearner",
     "LearnerSelection",
     "OutcomeTransformLearner",
     "TwoModelLearner",
