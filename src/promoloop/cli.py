@@ -147,10 +147,6 @@ def run(
     )
 
 
-if __name__ == "__main__":
-    app()
-
-
 def _check_report_folder(out: Path) -> None:
     """Reject an output path that is a file or a run folder of promoloop run."""
     if out.exists() and not out.is_dir():
@@ -430,3 +426,17 @@ def publish(
         f"{result.customers} customers, {result.campaigns} campaigns, "
         f"{result.promotions} promotions"
     )
+
+
+def _add_service_commands() -> None:
+    from promoloop.service.commands import keys_app, serve
+
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")
+
+
+_add_service_commands()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,158 @@
+"""The FastAPI application of the offer service."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from promoloop.service.settings import ServiceSettings
+from promoloop.store import Store
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "v1"
+
+
+def create_app(
+    settings: ServiceSettings | None = None, store: Store | None = None
+) -> FastAPI:
+    """Build the offer service.
+
+    Parameters
+    ----------
+    settings : ServiceSettings, optional
+        Defaults to ``ServiceSettings.from_env()``.
+    store : Store, optional
+        Defaults to a store at ``settings.database_url``; it is migrated to
+        the latest schema when the application starts.
+
+    Returns
+    -------
+    FastAPI
+    """
+    settings = settings or ServiceSettings.from_env()
+    settings.check()
+    store = store or Store(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        store.upgrade()
+        logger.info("offer service started on %r (%s mode)", store, settings.mode)
+        yield
+        store.dispose()
+
+    app = FastAPI(
+        title="promoloop offer service",
+        version=API_VERSION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.middleware("http")(_log_request)
+    app.add_exception_handler(Exception, _internal_error)
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from promoloop.service.api import api_router
+    from promoloop.service.dashboard import dashboard_router
+
+    app.include_router(api_router, prefix=f"/{API_VERSION}")
+    app.include_router(dashboard_router, prefix="/dashboard")
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict:
+        """Report that the service runs and which schema revision it uses."""
+        return {"status": "ok", "revision": app.state.store.current_revision()}
+
+
+async def _log_request(request: Request, call_next):
+    """Log method, route template, status and time; never the path or body.
+
+    Paths and bodies can hold customer ids, so the log names the route
+    pattern (``/v1/customers/{customer_id}``) instead of the path.
+    """
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = request.scope.get("route")
+    logger.info(
+        "%s %s %d %.1f ms",
+        request.method,
+        getattr(route, "path", "(no route)"),
+        response.status_code,
+        (time.perf_counter() - started) * 1000,
+    )
+    return response
+
+
+async def _internal_error(request: Request, error: Exception) -> JSONResponse:
+    """Answer 500 with an error id, and log the traceback under that id."""
+    error_id = uuid.uuid4().hex[:12]
+    route = request.scope.get("route")
+    logger.exception(
+        "internal error %s on %s %s: %s",
+        error_id,
+        request.method,
+        getattr(route, "path", "(no route)"),
+        type(error).__name__,
+    )
+    return JSONResponse(
+        {"detail": "internal error", "error_id": error_id}, status_code=500
+    )
+
+
+class BodySizeLimit:
+    """ASGI middleware that refuses request bodies above ``max_bytes`` with 413.
+
+    A declared Content-Length above the limit is refused before the body is
+    read; a body sent without one is counted as it arrives.
+    """
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await self._refuse(send)
+                return
+        received = 0
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted_receive, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body larger than {self.max_bytes} bytes"},
+            status_code=413,
+        )
+        await response({"type": "http"}, None, send)
+
+
+class _TooLarge(Exception):
+    """Raised inside the body reader when the limit is passed."""

@@ -1,0 +1,81 @@
+"""Settings of the offer service, read from the environment."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from promoloop.errors import ConfigError
+from promoloop.privacy import DEVELOPMENT_KEY, KEY_ENV
+
+MODE_ENV = "PROMOLOOP_MODE"
+DATABASE_ENV = "PROMOLOOP_DATABASE_URL"
+
+
+class ServiceSettings(BaseModel):
+    """Everything the service needs besides its API keys.
+
+    Attributes
+    ----------
+    database_url : str or None
+        Store URL; None takes ``PROMOLOOP_DATABASE_URL``, then the SQLite
+        file ``promoloop.db``.
+    mode : {"development", "production"}
+        Production refuses the public development pseudonymization key.
+    pseudonym_key : str
+        Key of the keyed hash that turns the shop's customer ids into the
+        pseudonyms the store holds, the same as ``promoloop run`` used.
+    max_request_bytes : int
+        Larger request bodies are refused with 413 before they are read.
+    max_batch_events : int
+        Most events in one ingest request.
+    opted_out_offer : {"none", "default"}
+        What a customer without consent gets: nothing, or the
+        ``default_promotion_id`` (a non-personalized offer).
+    default_promotion_id : str or None
+        The non-personalized offer for opted-out and unknown customers.
+    """
+
+    database_url: str | None = None
+    mode: Literal["development", "production"] = "development"
+    pseudonym_key: str = DEVELOPMENT_KEY
+    max_request_bytes: int = Field(default=1_000_000, gt=0)
+    max_batch_events: int = Field(default=10_000, gt=0)
+    opted_out_offer: Literal["none", "default"] = "none"
+    default_promotion_id: str | None = None
+
+    @classmethod
+    def from_env(cls, **overrides) -> ServiceSettings:
+        """Read the settings from the environment, then apply ``overrides``."""
+        values = {
+            "database_url": os.environ.get(DATABASE_ENV),
+            "mode": os.environ.get(MODE_ENV, "development"),
+            "pseudonym_key": os.environ.get(KEY_ENV) or DEVELOPMENT_KEY,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls.model_validate(values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise ConfigError on settings that are unsafe in production.
+
+        Raises
+        ------
+        ConfigError
+            In production mode with the public development key, or when the
+            default offer is configured without a promotion id.
+        """
+        if self.mode == "production" and self.pseudonym_key == DEVELOPMENT_KEY:
+            raise ConfigError(
+                f"{MODE_ENV}=production with the public development "
+                f"pseudonymization key; set {KEY_ENV} to the shop's secret key "
+                "(the one promoloop run used)"
+            )
+        if self.opted_out_offer == "default" and not self.default_promotion_id:
+            raise ConfigError(
+                "opted_out_offer is 'default' but default_promotion_id is not set; "
+                "name the non-personalized promotion or use 'none'"
+            )
