@@ -160,6 +160,21 @@ def test_report_has_every_section(shop_run):
     assert "estimate" in html
 
 
+def test_report_escapes_text_from_the_data(tmp_path):
+    from promoloop.pipeline.report import write_report
+
+    tables = run_shop(tmp_path)
+    decisions = tables["decisions"]
+    offered = decisions["promotion_id"].notna()
+    assert offered.any()
+    decisions.loc[offered, "message"] = "<script>alert(1)</script>"
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    plan = load_promotions(SHOP / "promotions.yaml")
+    html = write_report(tmp_path, manifest, tables, plan).read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
 runner = CliRunner()
 
 

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 from promoloop.pipeline import charts
 
@@ -19,7 +19,9 @@ def write_report(out_dir: Path, manifest: dict, tables: dict, plan) -> Path:
     """Render ``report.html`` into the run folder and return its path."""
     environment = Environment(
         loader=PackageLoader("promoloop.pipeline", "templates"),
-        autoescape=select_autoescape(["html"]),
+        # The template is named .html.j2, which select_autoescape(["html"])
+        # does not match: escape every value explicitly.
+        autoescape=True,
     )
     template = environment.get_template("report.html.j2")
     html = template.render(**_context(manifest, tables, plan))

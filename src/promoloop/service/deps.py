@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Annotated
 
-import pandas as pd
 from fastapi import Depends, HTTPException, Request, status
 
-from promoloop.privacy import pseudonymize
 from promoloop.service.settings import ServiceSettings
 from promoloop.store import Role, Store, verify_api_key
+from promoloop.store.keys import hash_token
 from promoloop.store.models import ApiKey
 
 logger = logging.getLogger(__name__)
@@ -40,11 +43,16 @@ def require_role(role: Role | str) -> Callable[..., ApiKey]:
     required = Role(role)
 
     def check(request: Request, store: Annotated[Store, Depends(get_store)]) -> ApiKey:
-        token = _presented_token(request)
-        with store.session() as session:
-            key = verify_api_key(session, token) if token else None
+        token = presented_token(request)
+        verified: VerifiedKeys = request.app.state.verified_keys
+        key = verified.get(token) if token else None
+        if key is None and token:
+            with store.session() as session:
+                key = verify_api_key(session, token)
+                if key is not None:
+                    session.expunge(key)
             if key is not None:
-                session.expunge(key)
+                verified.put(token, key)
         if key is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
@@ -67,7 +75,41 @@ def require_role(role: Role | str) -> Callable[..., ApiKey]:
     return check
 
 
-def _presented_token(request: Request) -> str | None:
+class VerifiedKeys:
+    """Keys verified in the last ``ttl_seconds``, to spare a query per request.
+
+    Only valid keys are kept, by the hash of their token, so a revoked key
+    keeps working for at most ``ttl_seconds`` in each worker process; 0 turns
+    the cache off.
+    """
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._entries: dict[str, tuple[float, ApiKey]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> ApiKey | None:
+        """Return the key of ``token`` if it was verified recently enough."""
+        if self.ttl_seconds <= 0:
+            return None
+        with self._lock:
+            entry = self._entries.get(hash_token(token))
+        if entry is None or time.monotonic() - entry[0] > self.ttl_seconds:
+            return None
+        return entry[1]
+
+    def put(self, token: str, key: ApiKey) -> None:
+        """Remember that ``token`` belongs to the valid ``key``."""
+        if self.ttl_seconds <= 0:
+            return
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[hash_token(token)] = (time.monotonic(), key)
+
+
+def presented_token(request: Request) -> str | None:
+    """Return the key of ``Authorization: Bearer`` or ``X-API-Key``, if any."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith(_BEARER):
         return header[len(_BEARER) :].strip() or None
@@ -75,6 +117,14 @@ def _presented_token(request: Request) -> str | None:
 
 
 def customer_pseudonym(raw_id: str, settings: ServiceSettings) -> str:
-    """Return the store's pseudonym of a shop's raw customer id."""
-    series = pd.Series([raw_id], dtype="string")
-    return str(pseudonymize(series, settings.pseudonym_key).iloc[0])
+    """Return the store's pseudonym of a shop's raw customer id.
+
+    It is the keyed hash of :func:`promoloop.privacy.pseudonymize`: the
+    first 16 hex digits of HMAC-SHA256(key, id). Computing it for one id
+    here saves the half millisecond that a pandas Series costs, and a test
+    checks that both agree.
+    """
+    digest = hmac.new(
+        settings.pseudonym_key.encode("utf-8"), raw_id.encode("utf-8"), hashlib.sha256
+    )
+    return digest.hexdigest()[:16]

@@ -36,6 +36,9 @@ class ServiceSettings(BaseModel):
         ``default_promotion_id`` (a non-personalized offer).
     default_promotion_id : str or None
         The non-personalized offer for opted-out and unknown customers.
+    key_cache_seconds : float
+        How long a worker trusts an API key it verified, without asking the
+        database again; a revoked key stops working within this time.
     """
 
     database_url: str | None = None
@@ -45,6 +48,7 @@ class ServiceSettings(BaseModel):
     max_batch_events: int = Field(default=10_000, gt=0)
     opted_out_offer: Literal["none", "default"] = "none"
     default_promotion_id: str | None = None
+    key_cache_seconds: float = Field(default=2.0, ge=0, le=60)
 
     @classmethod
     def from_env(cls, **overrides) -> ServiceSettings:

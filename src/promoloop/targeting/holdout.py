@@ -13,25 +13,28 @@ from promoloop.vocabulary import Columns as C
 _UNIT = float(2**64)
 
 
+def customer_draw(customer_id: str, campaign_id: str, salt: str = "") -> float:
+    """Return one customer's uniform number in [0, 1) fixed by the campaign.
+
+    The number is the first 8 bytes of SHA-256(salt, campaign id, customer id)
+    read as an unsigned integer and divided by 2**64. The service calls this
+    per request; :func:`holdout_draw` gives the same numbers for a Series.
+    """
+    text = f"{salt}\x1f{campaign_id}\x1f{customer_id}".encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") / _UNIT
+
+
 def holdout_draw(
     customer_ids: pd.Series, campaign_id: str, salt: str = ""
 ) -> pd.Series:
     """Map each customer to a uniform number in [0, 1) fixed by the campaign.
 
-    The number is the first 8 bytes of SHA-256(salt, campaign id, customer id)
-    read as an unsigned integer and divided by 2**64. Missing ids get NaN.
+    Each number is :func:`customer_draw` of the id. Missing ids get NaN.
     """
     # hashlib has no vectorised form, so this loops over the distinct ids in
     # Python; a shop's few thousand customers take milliseconds.
-    prefix = f"{salt}\x1f{campaign_id}\x1f".encode()
     uniques = pd.unique(customer_ids.dropna())
-    draws = {
-        value: int.from_bytes(
-            hashlib.sha256(prefix + str(value).encode("utf-8")).digest()[:8], "big"
-        )
-        / _UNIT
-        for value in uniques
-    }
+    draws = {value: customer_draw(str(value), campaign_id, salt) for value in uniques}
     return customer_ids.map(draws).astype("float64")
 
 

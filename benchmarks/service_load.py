@@ -1,0 +1,282 @@
+"""Decisions per second and latency of the offer service, on SQLite and PostgreSQL.
+
+For each store, side by side in one run on the same machine:
+
+1. a fresh database, migrated, with a Complete Journey run published into it
+   (2,469 households; a randomized campaign with a budget and cap that do not
+   run out, so that every request logs a decision) and a decision API key;
+2. ``promoloop serve`` in its own process on 127.0.0.1;
+3. a warm-up of every household once, so the model cache is warm;
+4. an open-loop load: requests start on a fixed schedule (``--rate`` per
+   second for ``--seconds``), whether or not earlier ones have answered, so
+   a slow server shows up as latency instead of a lower request rate. Each
+   request asks for one household's offer, in a shuffled order.
+
+Latency is measured by the client from the scheduled start of a request to
+the end of its response, so waiting in the client counts against the server.
+The client runs on the same 2 cores as the server, which is noted next to
+the figures. Results go to ``benchmarks/results/service_load.json``.
+
+Usage::
+
+    python benchmarks/service_load.py [--run-dir DIR] [--rate 200] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+POSTGRES_ADMIN = "postgresql+psycopg://postgres@localhost:5432/postgres"
+
+
+def main(arguments: argparse.Namespace) -> dict:
+    """Run the load on every store and return the figures."""
+    run_dir = arguments.run_dir or _complete_journey_run()
+    households = _raw_household_ids()
+    results = {}
+    for backend in arguments.backends.split(","):
+        with _database(backend) as url:
+            results[backend] = _measure(
+                url,
+                run_dir,
+                households,
+                arguments.rate,
+                arguments.seconds,
+                arguments.workers,
+            )
+        _print_row(backend, results[backend])
+    figures = {
+        "rate_per_second": arguments.rate,
+        "seconds": arguments.seconds,
+        "cpu_count": os.cpu_count(),
+        "workers": arguments.workers,
+        "results": results,
+    }
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "service_load.json").write_text(
+        json.dumps(figures, indent=2), encoding="utf-8"
+    )
+    return figures
+
+
+# A randomized campaign offers every eligible household a promotion whatever
+# its score, and the cap is high, so every request takes the write path:
+# budget reservation, decision row and commit. The validity window covers both
+# the data's last day (the run's decision date) and today (the service's).
+LOAD_PLAN = """
+[[campaigns]]
+campaign_id = "cj-load"
+name = "Load test"
+budget = 1000000000.0
+holdout_share = 0.1
+assignment = "randomized"
+validity = { start = 2017-12-01, end = 2099-12-31 }
+
+[[campaigns.promotions]]
+promotion_id = "cj-load-5pct"
+kind = "percent_off"
+value = 5
+per_customer_cap = 1000000
+
+[[campaigns.promotions]]
+promotion_id = "cj-load-2-off"
+kind = "amount_off"
+value = 2
+min_spend = 20
+per_customer_cap = 1000000
+"""
+
+
+def _complete_journey_run() -> Path:
+    folder = Path(tempfile.mkdtemp())
+    plan = folder / "load.toml"
+    plan.write_text(LOAD_PLAN, encoding="utf-8")
+    out = folder / "complete-journey"
+    subprocess.run(
+        [
+            sys.executable, "-m", "promoloop.cli", "run",
+            "--dataset", "complete-journey", "--promotions", str(plan),
+            "--out", str(out), "--no-progress",
+        ],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+def _raw_household_ids() -> list[str]:
+    from promoloop.data.complete_journey import load_complete_journey
+
+    customers = load_complete_journey().customers["customer_id"]
+    return customers.astype(str).tolist()
+
+
+class _database:
+    """Context manager: a fresh database URL for one backend, dropped after."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.name = f"promoloop_load_{secrets.token_hex(4)}"
+
+    def __enter__(self) -> str:
+        if self.backend == "sqlite":
+            self.folder = tempfile.mkdtemp()
+            return f"sqlite:///{self.folder}/store.db"
+        self._admin(f'CREATE DATABASE "{self.name}"')
+        return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{self.name}"
+
+    def __exit__(self, *exc) -> None:
+        if self.backend != "sqlite":
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    @staticmethod
+    def _admin(statement: str) -> None:
+        from sqlalchemy import create_engine
+
+        engine = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.exec_driver_sql(statement)
+        engine.dispose()
+
+
+def _measure(url, run_dir, households, rate, seconds, workers) -> dict:
+    token = _prepare_store(url, run_dir)
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "promoloop.cli", "serve",
+            "--port", str(port), "--database-url", url,
+            "--workers", str(workers),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_up(base)
+        return asyncio.run(_load(base, token, households, rate, seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _prepare_store(url: str, run_dir: Path) -> str:
+    from sqlalchemy import update
+
+    from promoloop.store import Store, create_api_key, publish_run
+    from promoloop.store.models import CampaignRecord
+
+    store = Store(url)
+    store.upgrade()
+    publish_run(store, run_dir)
+    with store.session() as session:
+        # The load must measure decisions, not an exhausted budget.
+        session.execute(update(CampaignRecord).values(budget=10**9))
+        token = create_api_key(session, "load benchmark", "decision").token
+    store.dispose()
+    return token
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_up(base: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the service at {base} did not start within {timeout} s")
+
+
+async def _load(base, token, households, rate, seconds) -> dict:
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=30.0
+    ) as client:
+        # Warm-up: every household once, a few at a time.
+        for start in range(0, len(households), 50):
+            await asyncio.gather(
+                *(_decide(client, h) for h in households[start : start + 50])
+            )
+
+        order = np.random.default_rng(0).permutation(len(households))
+        total = int(rate * seconds)
+        began = time.perf_counter()
+
+        async def scheduled(i: int):
+            planned = began + i / rate
+            await asyncio.sleep(max(0.0, planned - time.perf_counter()))
+            status = await _decide(client, households[order[i % len(order)]])
+            return status, time.perf_counter() - planned
+
+        outcomes = await asyncio.gather(*(scheduled(i) for i in range(total)))
+        elapsed = time.perf_counter() - began
+    statuses = pd.Series([s for s, _ in outcomes])
+    latency = np.array([t for _, t in outcomes]) * 1000
+    return {
+        "requests": total,
+        "achieved_per_second": round(total / elapsed, 1),
+        "ok_share": float(statuses.str.startswith("200").mean()),
+        "statuses": {str(k): int(v) for k, v in statuses.value_counts().items()},
+        "p50_ms": round(float(np.percentile(latency, 50)), 2),
+        "p90_ms": round(float(np.percentile(latency, 90)), 2),
+        "p99_ms": round(float(np.percentile(latency, 99)), 2),
+        "max_ms": round(float(latency.max()), 2),
+    }
+
+
+async def _decide(client: httpx.AsyncClient, household: str) -> str:
+    """Ask for one household's offer; return the HTTP status and the outcome."""
+    try:
+        response = await client.post("/v1/decisions", json={"customer_id": household})
+    except httpx.HTTPError as error:
+        return f"client error {type(error).__name__}"
+    if response.status_code != 200:
+        return str(response.status_code)
+    return f"200 {response.json()['status']}"
+
+
+def _print_row(backend: str, row: dict) -> None:
+    print(
+        f"| {backend} | {row['requests']} | {row['achieved_per_second']} "
+        f"| {row['ok_share']:.3f} | {row['p50_ms']} | {row['p90_ms']} "
+        f"| {row['p99_ms']} | {row['max_ms']} |",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path, default=None)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--workers", type=int, default=1)
+    print(
+        "| store | requests | achieved/s | 200 share "
+        "| p50 ms | p90 ms | p99 ms | max ms |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    main(parser.parse_args())
