@@ -79,3 +79,19 @@ def test_openapi_document_is_served(app):
     with TestClient(app) as client:
         document = client.get("/openapi.json").json()
     assert document["info"]["title"] == "promoloop offer service"
+
+
+def test_environment_sets_the_offer_policy(monkeypatch):
+    monkeypatch.setenv("PROMOLOOP_OPTED_OUT_OFFER", "default")
+    monkeypatch.setenv("PROMOLOOP_DEFAULT_PROMOTION_ID", "welcome-5")
+    monkeypatch.setenv("PROMOLOOP_KEY_CACHE_SECONDS", "0")
+    settings = ServiceSettings.from_env()
+    assert settings.opted_out_offer == "default"
+    assert settings.default_promotion_id == "welcome-5"
+    assert settings.key_cache_seconds == 0
+
+
+def test_invalid_environment_value_names_the_variable(monkeypatch):
+    monkeypatch.setenv("PROMOLOOP_MODE", "prod")
+    with pytest.raises(ConfigError, match="PROMOLOOP_MODE='prod'"):
+        ServiceSettings.from_env()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from promoloop.errors import ConfigError
 from promoloop.privacy import DEVELOPMENT_KEY, KEY_ENV
@@ -52,14 +52,40 @@ class ServiceSettings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides) -> ServiceSettings:
-        """Read the settings from the environment, then apply ``overrides``."""
+        """Read the settings from the environment, then apply ``overrides``.
+
+        Besides ``PROMOLOOP_DATABASE_URL``, ``PROMOLOOP_MODE`` and
+        ``PROMOLOOP_PSEUDONYM_KEY``, every other setting is read from
+        ``PROMOLOOP_`` and its name in capitals, e.g.
+        ``PROMOLOOP_OPTED_OUT_OFFER=default`` and
+        ``PROMOLOOP_DEFAULT_PROMOTION_ID=welcome-5``.
+
+        Raises
+        ------
+        ConfigError
+            On an invalid value, naming the variable, or unsafe settings.
+        """
         values = {
             "database_url": os.environ.get(DATABASE_ENV),
             "mode": os.environ.get(MODE_ENV, "development"),
             "pseudonym_key": os.environ.get(KEY_ENV) or DEVELOPMENT_KEY,
         }
+        for name in cls.model_fields:
+            variable = f"PROMOLOOP_{name.upper()}"
+            if name not in values and variable in os.environ:
+                values[name] = os.environ[variable]
         values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls.model_validate(values)
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{_variable(e['loc'][0])}={e.get('input')!r}: {e['msg'].lower()}"
+                for e in error.errors()
+            )
+            raise ConfigError(
+                f"invalid service settings: {problems}. Fix: correct these "
+                "environment variables or options"
+            ) from None
         settings.check()
         return settings
 
@@ -83,3 +109,9 @@ class ServiceSettings(BaseModel):
                 "opted_out_offer is 'default' but default_promotion_id is not set; "
                 "name the non-personalized promotion or use 'none'"
             )
+
+
+def _variable(field: str) -> str:
+    """Return the environment variable of a settings field."""
+    special = {"database_url": DATABASE_ENV, "mode": MODE_ENV, "pseudonym_key": KEY_ENV}
+    return special.get(str(field), f"PROMOLOOP_{str(field).upper()}")
