@@ -36,6 +36,9 @@ def serve(
 
     try:
         settings = ServiceSettings.from_env(database_url=database_url)
+        # Migrate here, so that a wrong URL is an error message, not a
+        # traceback from the server's start-up.
+        _open_store(settings.database_url).dispose()
     except PromoloopError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
@@ -67,16 +70,15 @@ def create_key(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""
-    from promoloop.store import Role, Store, create_api_key
+    from promoloop.store import Role, create_api_key
 
     if role not in {r.value for r in Role}:
         typer.echo(
             f"error: unknown role {role!r}; use admin, decision or ingest", err=True
         )
         raise typer.Exit(code=2)
-    store = Store(database_url)
+    store = _checked_store(database_url)
     try:
-        store.upgrade()
         with store.session() as session:
             key = create_api_key(session, name, role)
             token, key_id = key.token, key.key_id
@@ -89,11 +91,10 @@ def create_key(
 @keys_app.command("list")
 def list_keys(database_url: DatabaseUrl = None) -> None:
     """List the keys that are not revoked: id, role, name, creation time."""
-    from promoloop.store import Store, list_api_keys
+    from promoloop.store import list_api_keys
 
-    store = Store(database_url)
+    store = _checked_store(database_url)
     try:
-        store.upgrade()
         with store.session() as session:
             for key in list_api_keys(session):
                 typer.echo(f"{key.key_id}\t{key.role}\t{key.name}\t{key.created_at}")
@@ -106,12 +107,12 @@ def revoke_key(
     key_id: Annotated[str, typer.Argument(help="Id printed when the key was made.")],
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Revoke a key; requests with it get 401 from then on."""
-    from promoloop.store import Store, revoke_api_key
+    """Revoke a key; requests with it get 401 once each worker's key cache
+    expires (PROMOLOOP_KEY_CACHE_SECONDS, 2 s by default)."""
+    from promoloop.store import revoke_api_key
 
-    store = Store(database_url)
+    store = _checked_store(database_url)
     try:
-        store.upgrade()
         with store.session() as session:
             revoked = revoke_api_key(session, key_id)
     finally:
@@ -120,3 +121,35 @@ def revoke_key(
         typer.echo(f"error: no active key {key_id!r}", err=True)
         raise typer.Exit(code=2)
     typer.echo(f"key {key_id} revoked")
+
+
+def _open_store(database_url: str | None):
+    """Return a migrated store, or raise ConfigError naming the URL and the fix."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from promoloop.errors import ConfigError
+    from promoloop.store import Store
+
+    store = None
+    try:
+        store = Store(database_url)
+        store.upgrade()
+    except (ArgumentError, SQLAlchemyError, OSError) as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        where = repr(store) if store is not None else repr(database_url)
+        if store is not None:
+            store.dispose()
+        raise ConfigError(
+            f"cannot open the store {where}: {reason}. Fix: check --database-url "
+            "or PROMOLOOP_DATABASE_URL, and that the database server is running"
+        ) from None
+    return store
+
+
+def _checked_store(database_url: str | None):
+    """Return a migrated store for a keys command, or exit 2 with the reason."""
+    try:
+        return _open_store(database_url)
+    except PromoloopError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None

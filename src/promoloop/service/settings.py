@@ -44,7 +44,7 @@ class ServiceSettings(BaseModel):
     database_url: str | None = None
     mode: Literal["development", "production"] = "development"
     pseudonym_key: str = DEVELOPMENT_KEY
-    max_request_bytes: int = Field(default=1_000_000, gt=0)
+    max_request_bytes: int = Field(default=5_000_000, gt=0)
     max_batch_events: int = Field(default=10_000, gt=0)
     opted_out_offer: Literal["none", "default"] = "none"
     default_promotion_id: str | None = None
