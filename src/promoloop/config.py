@@ -131,8 +131,8 @@ class UpliftConfig(BaseModel):
     min_group_size: int = Field(
         default=100,
         ge=10,
-        description="Fewest customers in the holdout group and in each promotion "
-        "arm; smaller arms are left out of the model.",
+        description="Minimum number of customers in the holdout group and in "
+        "each promotion arm. Smaller arms are left out of the model.",
     )
     test_share: float = Field(
         default=0.3,

@@ -368,8 +368,8 @@ def test_complete_journey_end_to_end(tmp_path):
     budgets = manifest["metrics"]["targeting"]["allocation"]["budgets"]
     for campaign_id, budget in budgets.items():
         assert spent.get(campaign_id, 0.0) <= budget + 1e-6
-    # The dataset's campaigns were targeted, without a holdout group: no
-    # uplift model, and the report says why.
+    # The dataset's campaigns were targeted, without a holdout group, so no
+    # uplift model is trained and the report gives the reason.
     assert manifest["uplift"]["learned"] is None
     statuses = {c["status"] for c in manifest["uplift"]["campaigns"]}
     assert statuses == {"no holdout group: not randomized"}

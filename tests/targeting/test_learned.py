@@ -66,7 +66,7 @@ def make_log(customers: pd.Index, campaign: str = "test") -> pd.DataFrame:
     )
 
 
-# Arm "a" moves frequent buyers only; arm "b" moves nobody.
+# Arm "a" moves frequent buyers only. Arm "b" moves no customer.
 RULES = {
     "a": lambda p: np.where(p["frequency"] >= 4, 0.8, 0.0),
     "b": lambda p: np.zeros(len(p)),
@@ -150,7 +150,7 @@ def test_learned_model_ranks_the_persuadable_first(learned_shop):
     assert top["true_uplift"].mean() > 1.5 * arm_a["true_uplift"].mean()
 
 
-def test_heldout_figures_show_the_effect_of_the_moving_arm(learned_shop):
+def test_heldout_figures_show_arm_effect(learned_shop):
     _, _, _, search = learned_shop
     heldout = search.learned.heldout.set_index("arm")
     # True mean uplift of arm "a": 0.8 x 30 on the frequent share of customers.

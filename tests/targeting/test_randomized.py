@@ -38,7 +38,7 @@ def run(n=400, budget=1e6, **overrides):
     return decisions, plan
 
 
-def test_every_eligible_customer_is_drawn_once_with_a_large_budget():
+def test_large_budget_draws_everyone_once():
     decisions, _ = run()
     pairs = decisions.pairs
     eligible_customers = pairs.loc[pairs["eligible"], "customer_id"].unique()
@@ -81,7 +81,7 @@ def test_holdout_is_the_campaign_hash_among_drawn_customers():
     assert (drawn["withheld"].to_numpy() == expected.to_numpy()).all()
 
 
-def test_budget_takes_a_random_prefix_and_is_never_exceeded():
+def test_budget_takes_random_prefix():
     decisions, plan = run(n=400, budget=20.0)
     pairs = decisions.pairs
     sent = pairs[pairs["selected"]]

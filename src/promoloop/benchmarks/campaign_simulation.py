@@ -1,6 +1,6 @@
 """Simulated responses to a logged campaign, with a known true uplift.
 
-A shop's real history cannot say what an offer it never sent would have
+A shop's real history does not show what an offer it never sent would have
 changed. To check that the targeting loop learns who is persuadable, this
 module adds the purchases a campaign would have caused under a chosen
 response rule: each treated customer of an arm makes one extra order with

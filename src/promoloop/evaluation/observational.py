@@ -263,8 +263,8 @@ def past_campaign_effects(data, as_of: pd.Timestamp, *, seed: int = 0):
         return _empty_report(
             "Nothing estimated: the history logs no past campaign exposures"
         )
-    # Campaigns with a holdout group get a row that says so: they are
-    # measured against it by promoloop evaluate, and the others are estimated.
+    # Campaigns with a holdout group get a row with that reason, because
+    # promoloop evaluate measures them against it. The others are estimated.
     return estimate_campaign_effects(
         data.events,
         exposures,

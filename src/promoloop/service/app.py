@@ -145,7 +145,7 @@ def _finite_json(value):
 
 
 async def _internal_error(request: Request, error: Exception) -> JSONResponse:
-    """Answer 500 with an error id, and log the traceback under that id."""
+    """Return 500 with an error id, and log the traceback under that id."""
     error_id = uuid.uuid4().hex[:12]
     route = request.scope.get("route")
     logger.exception(

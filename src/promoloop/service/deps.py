@@ -61,7 +61,7 @@ def require_role(role: Role | str) -> Callable[..., ApiKey]:
             )
         if not Role(key.role).permits(required):
             logger.info(
-                "API key %s (%s) refused on an endpoint that needs the %s role",
+                "API key %s (%s) rejected: the endpoint needs the %s role",
                 key.key_id,
                 key.role,
                 required,

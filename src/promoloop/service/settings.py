@@ -30,7 +30,7 @@ class ServiceSettings(BaseModel):
     max_request_bytes : int
         Larger request bodies are refused with 413 before they are read.
     max_batch_events : int
-        Most events in one ingest request.
+        Maximum number of events in one ingest request.
     opted_out_offer : {"none", "default"}
         What a customer without consent gets: nothing, or the
         ``default_promotion_id`` (a non-personalized offer).

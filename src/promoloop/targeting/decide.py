@@ -162,7 +162,7 @@ def decide(
         changes nothing yet.
     learned : LearnedUplift, optional
         Uplift model of a past randomized campaign; the pairs of the
-        promotions it knows are scored by it instead of the profile estimate.
+        promotions it was trained on are scored by it instead of the profile estimate.
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """Targeting scores learned from a past randomized campaign.
 
-When the history holds a campaign with a holdout group (the exposures that
+When the history contains a campaign with a holdout group (the exposures that
 promoloop logs for every campaign it decides), the score of a (customer,
 promotion) pair is the uplift predicted by a model fitted on that campaign
 instead of the profile estimate of :mod:`promoloop.targeting.scoring`:
@@ -145,7 +145,7 @@ class LearnedUplift:
 
 @dataclass
 class UpliftSearch:
-    """What the run found in the history: the model, or why there is none.
+    """Result of the uplift search: the model, or the reason there is none.
 
     Attributes
     ----------
@@ -442,9 +442,9 @@ def fit_campaign_model(
 ) -> LearnedUplift:
     """Choose, score on held-out customers and refit the campaign's model.
 
-    Steps: split the customers into a training and a test part, stratified
-    by arm; choose the learner by cross-validated Qini on the training part;
-    score the chosen learner once on the test part; refit it on everyone.
+    The customers are split into a training and a test part, stratified by
+    arm. The learner is chosen by cross-validated Qini on the training part,
+    scored once on the test part, then refitted on every customer.
     """
     train, test = train_test_split(
         np.arange(len(y)),
@@ -518,7 +518,7 @@ def apply_learned_uplift(
     profiles: pd.DataFrame,
     message_costs: dict[str, float],
 ) -> pd.DataFrame:
-    """Replace the scores of the pairs whose promotion the model knows.
+    """Replace the scores of the pairs whose promotion the model was trained on.
 
     The learned uplift is on net margin, so the discounts are already in
     it: ``expected_incremental_margin`` becomes the predicted uplift and

@@ -45,7 +45,7 @@ class ScopeType(StrEnum):
     BRANDS = "brands"
 
 
-#: How a campaign chooses its customers and their promotions.
+#: Assignment rule of a campaign: optimized targeting or a random draw.
 Assignment = Literal["targeted", "randomized"]
 
 
