@@ -14,8 +14,10 @@ For each store, side by side in one run on the same machine:
 
 Latency is measured by the client from the scheduled start of a request to
 the end of its response, so waiting in the client counts against the server.
-The client runs on the same 2 cores as the server, which is noted next to
-the figures. Results go to ``benchmarks/results/service_load.json``.
+The client runs on the same 2 cores as the server, so the run also records
+the CPU time that the server's processes, PostgreSQL and the client itself
+used during the timed load (with psutil), in cores. Results go to
+``benchmarks/results/service_load.json``.
 
 Usage::
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import secrets
@@ -39,6 +42,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import psutil
 
 HERE = Path(__file__).resolve().parent
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@localhost:5432/postgres"
@@ -168,7 +172,9 @@ def _measure(url, run_dir, households, rate, seconds, workers) -> dict:
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_until_up(base)
-        return asyncio.run(_load(base, token, households, rate, seconds))
+        meter = _CpuMeter(server.pid)
+        figures = asyncio.run(_load(base, token, households, rate, seconds, meter))
+        return figures | meter.cores()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -209,7 +215,50 @@ def _wait_until_up(base: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"the service at {base} did not start within {timeout} s")
 
 
-async def _load(base, token, households, rate, seconds) -> dict:
+class _CpuMeter:
+    """CPU seconds of the server, PostgreSQL and this client between two marks."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server = psutil.Process(server_pid)
+        self.client = psutil.Process()
+        self.marks: list[tuple[float, dict[str, float]]] = []
+
+    def mark(self) -> None:
+        self.marks.append((time.perf_counter(), self._cpu_seconds()))
+
+    def cores(self) -> dict:
+        (start, before), (end, after) = self.marks[0], self.marks[-1]
+        elapsed = end - start
+        return {
+            f"{name}_cores": round((after[name] - before[name]) / elapsed, 2)
+            for name in before
+        }
+
+    def _cpu_seconds(self) -> dict[str, float]:
+        postgres = [
+            process
+            for process in psutil.process_iter(["name"])
+            if (process.info["name"] or "").startswith("postgres")
+        ]
+        return {
+            "server": _busy(self.server, *self.server.children(recursive=True)),
+            "postgresql": _busy(*postgres),
+            "client": _busy(self.client),
+        }
+
+
+def _busy(*processes: psutil.Process) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # ended between listing and reading
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def _load(base, token, households, rate, seconds, meter) -> dict:
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(
@@ -223,6 +272,11 @@ async def _load(base, token, households, rate, seconds) -> dict:
 
         order = np.random.default_rng(0).permutation(len(households))
         total = int(rate * seconds)
+        # The client holds the loaded dataset: keep it out of the garbage
+        # collector, whose full passes would pause the load schedule.
+        gc.collect()
+        gc.freeze()
+        meter.mark()
         began = time.perf_counter()
 
         async def scheduled(i: int):
@@ -233,6 +287,7 @@ async def _load(base, token, households, rate, seconds) -> dict:
 
         outcomes = await asyncio.gather(*(scheduled(i) for i in range(total)))
         elapsed = time.perf_counter() - began
+        meter.mark()
     statuses = pd.Series([s for s, _ in outcomes])
     latency = np.array([t for _, t in outcomes]) * 1000
     return {
@@ -262,7 +317,8 @@ def _print_row(backend: str, row: dict) -> None:
     print(
         f"| {backend} | {row['requests']} | {row['achieved_per_second']} "
         f"| {row['ok_share']:.3f} | {row['p50_ms']} | {row['p90_ms']} "
-        f"| {row['p99_ms']} | {row['max_ms']} |",
+        f"| {row['p99_ms']} | {row['max_ms']} | {row['server_cores']} "
+        f"| {row['postgresql_cores']} | {row['client_cores']} |",
         flush=True,
     )
 
@@ -276,7 +332,8 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=1)
     print(
         "| store | requests | achieved/s | 200 share "
-        "| p50 ms | p90 ms | p99 ms | max ms |"
+        "| p50 ms | p90 ms | p99 ms | max ms "
+        "| server cores | PostgreSQL cores | client cores |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     main(parser.parse_args())

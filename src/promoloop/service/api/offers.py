@@ -30,10 +30,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from promoloop.service.api.locks import customer_write_locks
+from promoloop.service.api.decision_sql import (
+    DecisionRow,
+    insert_decision,
+    read_received,
+    read_state,
+    reserve_and_insert,
+)
+from promoloop.service.api.locks import customer_lock_key
 from promoloop.service.api.messages import offer_message
 from promoloop.service.api.offer_cache import (
     CampaignSnapshot,
@@ -44,8 +50,6 @@ from promoloop.service.api.offer_cache import (
 )
 from promoloop.service.api.schemas import DecisionContext
 from promoloop.service.settings import ServiceSettings
-from promoloop.store import reserve_budget
-from promoloop.store.models import Customer, Decision, DeletedCustomer
 from promoloop.store.types import to_money
 from promoloop.targeting.holdout import customer_draw
 from promoloop.targeting.promotions import Eligibility, Promotion
@@ -63,7 +67,7 @@ class DecisionOutcome:
 
     status: str
     reason: str
-    decision: Decision | None = None
+    decision: DecisionRow | None = None
 
 
 @dataclass(frozen=True)
@@ -81,18 +85,10 @@ def read_customer_state(session: Session, customer_id: str) -> CustomerState:
     On PostgreSQL the same statement takes the customer's decision lock and
     the erasure lock in shared mode (see :mod:`.locks`).
     """
-    consent = select(Customer.consent).where(Customer.customer_id == customer_id)
-    locale = select(Customer.locale).where(Customer.customer_id == customer_id)
-    erased = exists().where(DeletedCustomer.customer_id == customer_id)
-    row = session.execute(
-        select(
-            erased,
-            consent.scalar_subquery(),
-            locale.scalar_subquery(),
-            *customer_write_locks(session, customer_id),
-        )
-    ).one()
-    return CustomerState(erased=bool(row[0]), consent=row[1], locale=row[2])
+    erased, consent, locale = read_state(
+        session, customer_id, customer_lock_key(customer_id)
+    )
+    return CustomerState(erased=erased, consent=consent, locale=locale)
 
 
 def decide_offer(
@@ -302,20 +298,24 @@ class _Decider:
         if share is None:
             share = self.models.holdout_share_default
         if self._holdout_draw(spec.campaign_id) < share:
-            decision = self._log(
+            decision = self._row(
                 campaign, promotion, Decimal(0), eligible, share, True, None
             )
+            insert_decision(self.session, decision)
             return DecisionOutcome("holdout", "holdout", decision)
-        if not reserve_budget(self.session, spec.campaign_id, cost):
-            return None
         locale = self.state.locale or (facts.locale if facts is not None else None)
         message = offer_message(
             campaign, promotion, facts, locale, self.models.default_locale
         )
         probability = (1.0 - share) * arm_probability
-        decision = self._log(
+        decision = self._row(
             campaign, promotion, cost, eligible, probability, False, message
         )
+        if not reserve_and_insert(self.session, decision):
+            logger.info(
+                "no budget reserved: campaign %r, cost %s", spec.campaign_id, cost
+            )
+            return None
         return DecisionOutcome("offer", reason, decision)
 
     def _holdout_draw(self, campaign_id: str) -> float:
@@ -324,7 +324,7 @@ class _Decider:
             draw = customer_draw(self.customer_id, campaign_id)
         return draw
 
-    def _log(
+    def _row(
         self,
         campaign: LiveCampaign,
         promotion: Promotion,
@@ -333,8 +333,8 @@ class _Decider:
         probability: float,
         holdout: bool,
         message: str | None,
-    ) -> Decision:
-        decision = Decision(
+    ) -> DecisionRow:
+        return DecisionRow(
             decision_id=uuid.uuid4().hex,
             customer_id=self.customer_id,
             campaign_id=campaign.spec.campaign_id,
@@ -343,13 +343,11 @@ class _Decider:
             probability=probability,
             holdout=holdout,
             model_version=self.models.version,
-            cost=cost,
+            cost=to_money(cost),
             context=self.context.model_dump(mode="json", exclude_none=True),
             message=message,
             created_at=self.now,
         )
-        self.session.add(decision)
-        return decision
 
     def _load_received(self, promotion_ids: Iterable[str]) -> None:
         """Read when the customer's decisions for these promotions were logged.
@@ -362,13 +360,9 @@ class _Decider:
         self._received = {}
         if not requested:
             return
-        rows = self.session.execute(
-            select(Decision.promotion_id, Decision.created_at).where(
-                Decision.customer_id == self.customer_id,
-                Decision.promotion_id.in_(requested),
-            )
-        )
-        for promotion_id, created_at in rows:
+        for promotion_id, created_at in read_received(
+            self.session, self.customer_id, requested
+        ):
             self._received.setdefault(promotion_id, []).append(created_at)
 
     def _times_received(self, campaign: LiveCampaign, promotion: Promotion) -> int:
