@@ -36,3 +36,11 @@ class OverlapWarning(PromoloopWarning):
     when propensity weighting leaves covariates unbalanced, so the estimate
     leans on extrapolation.
     """
+
+
+class SupportWarning(PromoloopWarning):
+    """A target policy puts probability on actions the logging policy could not take.
+
+    Importance-weighted estimates such as IPS count no reward for that
+    probability mass, so they are biased for the rounds concerned.
+    """
