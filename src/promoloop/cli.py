@@ -429,13 +429,15 @@ def publish(
 
 
 def _add_service_commands() -> None:
-    from promoloop.service.commands import keys_app, serve
+    from promoloop.service.commands import keys_app, learn, serve
 
     app.command("serve")(serve)
     app.add_typer(keys_app, name="keys")
+    app.command("learn")(learn)
 
 
 _add_service_commands()
+
 
 
 if __name__ == "__main__":

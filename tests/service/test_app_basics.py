@@ -33,7 +33,7 @@ def test_health_reports_the_schema_revision(app):
     with TestClient(app) as client:
         response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "revision": "0001"}
+    assert response.json() == {"status": "ok", "revision": "0002"}
 
 
 def test_declared_large_body_is_refused(app):

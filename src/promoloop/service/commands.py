@@ -1,4 +1,4 @@
-"""Command-line entry points of the service: ``serve`` and ``keys``."""
+"""Command-line entry points of the service: ``serve``, ``keys`` and ``learn``."""
 
 from __future__ import annotations
 
@@ -121,6 +121,55 @@ def revoke_key(
         typer.echo(f"error: no active key {key_id!r}", err=True)
         raise typer.Exit(code=2)
     typer.echo(f"key {key_id} revoked")
+
+
+def learn(
+    campaign: Annotated[
+        str, typer.Option(help="Id of a campaign with assignment 'bandit'.")
+    ],
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="batch: fit anew on every rewarded decision; incremental: "
+            "update the current policy with the decisions it has not seen."
+        ),
+    ] = "batch",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Update a bandit campaign's policy from the logged decisions and feedback.
+
+    The new policy version is saved in the store; a running service uses it
+    after its next cache refresh, without a restart.
+    """
+    from promoloop.store.learn import learn_policy
+
+    store = _checked_store(database_url)
+    try:
+        result = learn_policy(store, campaign, mode=mode)
+    except PromoloopError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        store.dispose()
+    if result.version is None:
+        typer.echo(
+            f"campaign {campaign}: nothing to learn from ({result.decisions_read} "
+            f"decisions read, {result.pending} with their reward window still "
+            "open); the current policy stays"
+        )
+        return
+    typer.echo(
+        f"campaign {campaign}: policy version {result.version} learned ({mode}) "
+        f"from {result.decisions_used} decisions; {result.pending} still in "
+        "their reward window"
+    )
+    for action, count in sorted(result.action_counts.items()):
+        typer.echo(
+            f"  {action}: {count} decisions, mean reward "
+            f"{result.mean_reward[action]:.4f}"
+        )
+    for table, reasons in (result.invalid_rows or {}).items():
+        typer.echo(f"  dropped from {table}: {reasons}", err=True)
 
 
 def _open_store(database_url: str | None):

@@ -228,6 +228,33 @@ class Decision(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         UTCDateTime(), default=utc_now, index=True
     )
+    # Set by bandit campaigns: the context the policy saw and its version.
+    features: Mapped[list[float] | None] = mapped_column(JSON)
+    policy_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class PolicyRecord(Base):
+    """One saved version of a bandit campaign's policy.
+
+    ``state`` is the policy's JSON state (see :mod:`promoloop.bandits`).
+    Versions count up from 1 per campaign, and the highest is the one the
+    service uses. ``trained_until`` is the time of the latest decision whose
+    reward the version learned from, so an incremental update starts after it.
+    """
+
+    __tablename__ = "policies"
+
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("campaigns.campaign_id"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reward: Mapped[str] = mapped_column(String(16))
+    window_days: Mapped[int] = mapped_column(Integer)
+    decisions_used: Mapped[int] = mapped_column(Integer)
+    trained_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
 class Feedback(Base):

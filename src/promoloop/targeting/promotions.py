@@ -45,8 +45,67 @@ class ScopeType(StrEnum):
     BRANDS = "brands"
 
 
-#: Assignment rule of a campaign: optimized targeting or a random draw.
-Assignment = Literal["targeted", "randomized"]
+#: Assignment rule of a campaign: optimized targeting, a uniform random draw,
+#: or a bandit policy that learns from feedback.
+Assignment = Literal["targeted", "randomized", "bandit"]
+
+#: Bandit policies a campaign can use, by the kind tag of their saved state.
+PolicyKind = Literal[
+    "epsilon_greedy",
+    "bernoulli_thompson",
+    "gaussian_thompson",
+    "linucb",
+    "linear_thompson",
+]
+
+
+class PolicySpec(BaseModel):
+    """Learning policy of a campaign with ``assignment = "bandit"``.
+
+    The policy chooses among the campaign's eligible promotions and "none"
+    (no promotion), gives every eligible action at least ``min_probability``
+    so that the decision log stays usable for off-policy evaluation, and is
+    updated by ``promoloop learn`` from the reward of each decision.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    kind: PolicyKind = "bernoulli_thompson"
+    min_probability: float = Field(
+        default=0.05,
+        gt=0,
+        lt=0.5,
+        description="Exploration floor: least probability of an eligible action.",
+    )
+    reward: Literal["conversion", "revenue", "margin"] = Field(
+        default="conversion",
+        description="conversion: 1 when the customer orders in the window; "
+        "revenue: order amounts less returns; margin: order margin less "
+        "returns and the promotion's cost.",
+    )
+    window_days: int = Field(default=14, ge=1, le=365)
+    params: dict[str, bool | int | float] = Field(
+        default_factory=dict,
+        description="Extra parameters of the policy, e.g. epsilon or alpha.",
+    )
+
+    @model_validator(mode="after")
+    def _check_policy(self) -> PolicySpec:
+        if self.kind == "bernoulli_thompson" and self.reward != "conversion":
+            raise ValueError(
+                f"bernoulli_thompson needs 0/1 rewards, not reward "
+                f"{self.reward!r}; use kind gaussian_thompson for revenue or margin"
+            )
+        # Build a policy once, so that a wrong parameter fails here and not
+        # at the first decision.
+        from promoloop.bandits.campaign import build_policy
+        from promoloop.errors import InputError
+
+        try:
+            build_policy(self, ["none", "promotion"])
+        except (InputError, TypeError) as error:
+            raise ValueError(f"invalid policy params {self.params}: {error}") from None
+        return self
 
 
 class Currency(BaseModel):
@@ -205,13 +264,31 @@ class Campaign(BaseModel):
         default="targeted",
         description="targeted: the allocation picks the pairs with the best "
         "score; randomized: a test campaign that gives each eligible customer "
-        "one of their eligible promotions at random, to learn uplift from.",
+        "one of their eligible promotions at random, to learn uplift from; "
+        "bandit: a learning policy chooses, see PolicySpec.",
     )
     channel: str = "email"
     currency: Currency | None = Field(
         default=None, description="Overrides the plan's currency."
     )
+    policy: PolicySpec | None = Field(
+        default=None,
+        description="Learning policy of a bandit campaign; the defaults of "
+        "PolicySpec when a bandit campaign sets none.",
+    )
     promotions: list[Promotion] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_policy(self) -> Campaign:
+        if self.policy is not None and self.assignment != "bandit":
+            raise ValueError(
+                f"campaign {self.campaign_id!r} sets a policy but its assignment "
+                f"is {self.assignment!r}; set assignment = \"bandit\" or remove "
+                "the policy"
+            )
+        if self.assignment == "bandit" and self.policy is None:
+            self.policy = PolicySpec()
+        return self
 
 
 class PromotionPlan(BaseModel):

@@ -77,6 +77,8 @@ class DecisionRow:
     context: dict[str, Any]
     message: str | None
     created_at: dt.datetime
+    features: list[float] | None = None
+    policy_version: int | None = None
 
 
 def _state_statement(postgresql: bool):

@@ -35,7 +35,7 @@ import gc
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import pandas as pd
@@ -45,6 +45,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from promoloop.bandits import BanditPolicy
+from promoloop.bandits.campaign import build_policy, campaign_actions
 from promoloop.config import MessagingConfig, TargetingConfig
 from promoloop.store import Store
 from promoloop.store.models import (
@@ -56,6 +58,7 @@ from promoloop.store.models import (
     PublishedCustomerFacts,
     PublishedScore,
 )
+from promoloop.store.policies import current_policy_versions, load_policy
 from promoloop.store.types import to_money
 from promoloop.targeting.holdout import holdout_draw
 from promoloop.targeting.promotions import Campaign, Currency, Promotion
@@ -137,11 +140,24 @@ class LiveCampaign:
 
 
 @dataclass(frozen=True)
+class LivePolicy:
+    """The policy a bandit campaign decides with, and its saved version.
+
+    Version 0 is the policy's prior, used before ``promoloop learn`` saved
+    any version.
+    """
+
+    version: int
+    policy: BanditPolicy
+
+
+@dataclass(frozen=True)
 class CampaignSnapshot:
-    """Campaigns by id and the campaign of each promotion id."""
+    """Campaigns by id, the campaign of each promotion id, and bandit policies."""
 
     campaigns: dict[str, LiveCampaign]
     campaign_of_promotion: dict[str, str]
+    policies: dict[str, LivePolicy] = field(default_factory=dict)
 
     def find_promotion(self, promotion_id: str) -> tuple[LiveCampaign, Promotion]:
         """Return a promotion and its campaign; KeyError when unknown."""
@@ -173,6 +189,8 @@ class OfferCache:
         # before a campaign change does not hide it for refresh_seconds.
         self._generation = 0
         self._erasures_seen: dt.datetime | None = None
+        # Bandit policies by campaign, with the (version, spec) they came from.
+        self._policies: dict[str, tuple[tuple, LivePolicy]] = {}
 
     def snapshot(self) -> tuple[ModelSnapshot, CampaignSnapshot]:
         """Return the current snapshots, refreshing them first when due."""
@@ -240,7 +258,28 @@ class OfferCache:
             else:
                 self._drop_erased(session, models)
             campaigns = load_campaign_snapshot(session)
+            policies = self._live_policies(session, campaigns)
+        campaigns = replace(campaigns, policies=policies)
         self._current = (models, campaigns)
+
+    def _live_policies(
+        self, session: Session, campaigns: CampaignSnapshot
+    ) -> dict[str, LivePolicy]:
+        """Return the policy of every bandit campaign, reloading changed ones."""
+        versions = current_policy_versions(session)
+        policies: dict[str, LivePolicy] = {}
+        for campaign_id, campaign in campaigns.campaigns.items():
+            if campaign.spec.assignment != "bandit":
+                continue
+            version = versions.get(campaign_id, 0)
+            known = self._policies.get(campaign_id)
+            if known is not None and known[0] == (version, campaign.spec.policy):
+                policies[campaign_id] = known[1]
+                continue
+            live = _load_live_policy(session, campaign, version)
+            self._policies[campaign_id] = ((version, campaign.spec.policy), live)
+            policies[campaign_id] = live
+        return policies
 
     def _drop_erased(self, session: Session, models: ModelSnapshot) -> None:
         query = select(DeletedCustomer.customer_id, DeletedCustomer.deleted_at)
@@ -252,6 +291,24 @@ class OfferCache:
             models.forget(customer_id)
             if self._erasures_seen is None or deleted_at > self._erasures_seen:
                 self._erasures_seen = deleted_at
+
+
+def _load_live_policy(
+    session: Session, campaign: LiveCampaign, version: int
+) -> LivePolicy:
+    """Load a campaign's saved policy version, or build its prior for version 0."""
+    spec = campaign.spec
+    if version > 0:
+        saved = load_policy(session, spec.campaign_id, version)
+        if saved is not None:
+            logger.info(
+                "campaign %s decides with policy version %d (%s)",
+                spec.campaign_id,
+                version,
+                saved.policy.kind,
+            )
+            return LivePolicy(version, saved.policy)
+    return LivePolicy(0, build_policy(spec.policy, campaign_actions(spec)))
 
 
 def _freeze_long_lived_objects() -> None:

@@ -27,11 +27,13 @@ import logging
 import math
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+import numpy as np
 from sqlalchemy.orm import Session
 
+from promoloop.bandits.campaign import context_features
 from promoloop.service.api.decision_sql import (
     DecisionRow,
     insert_decision,
@@ -45,6 +47,7 @@ from promoloop.service.api.offer_cache import (
     CampaignSnapshot,
     CustomerFacts,
     LiveCampaign,
+    LivePolicy,
     ModelSnapshot,
     ScoredPair,
 )
@@ -159,14 +162,37 @@ class _Decider:
     _received: dict[str, list[dt.datetime]] | None = field(default=None, init=False)
 
     def best_offer(self, facts: CustomerFacts) -> DecisionOutcome:
-        """Try the customer's published pairs, best score first."""
+        """Let the bandit campaigns decide, then try the published pairs.
+
+        The bandit campaigns go first, in campaign id order, and the first
+        one with an eligible promotion decides, "none" included, so that the
+        reward of "none" is measured without another campaign's offer.
+        """
         pairs = self.models.scores.get(self.customer_id, ())
-        self._load_received(pair.promotion_id for pair in pairs)
+        bandit_promotions = [
+            promotion.promotion_id
+            for campaign_id in self.campaigns.policies
+            for promotion in self.campaigns.campaigns[campaign_id].spec.promotions
+        ]
+        self._load_received(
+            [*bandit_promotions, *(pair.promotion_id for pair in pairs)]
+        )
+        for campaign_id in sorted(self.campaigns.policies):
+            outcome = self._bandit_offer(
+                self.campaigns.campaigns[campaign_id],
+                self.campaigns.policies[campaign_id],
+                facts,
+            )
+            if outcome is not None:
+                return outcome
         eligible_by_campaign: dict[str, list[ScoredPair]] = {}
         for pair in pairs:
             campaign = self.campaigns.campaigns.get(pair.campaign_id)
             promotion = campaign.promotion(pair.promotion_id) if campaign else None
             if campaign is None or promotion is None:
+                continue
+            if campaign.spec.assignment == "bandit":
+                # Decided by its policy above, whatever the published scores.
                 continue
             if not self._passes(campaign, promotion, facts):
                 continue
@@ -198,6 +224,77 @@ class _Decider:
             if outcome is not None:
                 return outcome
         return DecisionOutcome("no_offer", "no_eligible_offer")
+
+    def _bandit_offer(
+        self, campaign: LiveCampaign, live: LivePolicy, facts: CustomerFacts
+    ) -> DecisionOutcome | None:
+        """Let a bandit campaign's policy choose; None when nothing is eligible.
+
+        The holdout draw comes first and logs the action the policy would
+        have taken, withheld. Otherwise the chosen action is logged with the
+        policy's probability of it (given that the customer is not held
+        out), the context and the policy version; "none" is logged too,
+        because learning and evaluation need its reward.
+        """
+        policy = live.policy
+        eligible = [
+            promotion
+            for promotion in campaign.spec.promotions
+            if promotion.promotion_id in policy.actions
+            and self._passes(campaign, promotion, facts)
+        ]
+        if not eligible:
+            return None
+        mask = np.zeros(policy.n_actions, dtype=bool)
+        mask[policy.action_codes([p.promotion_id for p in eligible])] = True
+        features = context_features(
+            [_or_nan(facts.frequency)], [_or_nan(facts.recency_days)]
+        )
+        choice = policy.choose(
+            features if policy.contextual else None,
+            mask,
+            random_state=np.random.default_rng(),
+        )
+        action = str(choice.actions[0])
+        promotion = campaign.promotion(action)
+        decision = self._row(
+            campaign,
+            promotion,
+            Decimal(0),
+            [p.promotion_id for p in eligible],
+            float(choice.probability[0]),
+            False,
+            None,
+        )
+        decision = replace(
+            decision,
+            features=[float(value) for value in features[0]],
+            policy_version=live.version,
+        )
+
+        share = self._holdout_share(campaign)
+        if self._holdout_draw(campaign.spec.campaign_id) < share:
+            decision = replace(decision, holdout=True, probability=share)
+            insert_decision(self.session, decision)
+            return DecisionOutcome("holdout", "holdout", decision)
+        if promotion is None:
+            insert_decision(self.session, decision)
+            return DecisionOutcome("no_offer", "policy_chose_none", decision)
+
+        locale = self.state.locale or facts.locale
+        message = offer_message(
+            campaign, promotion, facts, locale, self.models.default_locale
+        )
+        cost = to_money(promotion.cost.message_cost)
+        decision = replace(decision, cost=cost, message=message)
+        if not reserve_and_insert(self.session, decision):
+            logger.info(
+                "no budget reserved: campaign %r, cost %s",
+                campaign.spec.campaign_id,
+                cost,
+            )
+            return DecisionOutcome("no_offer", "no_budget")
+        return DecisionOutcome("offer", "policy", decision)
 
     def default_offer(self, promotion_id: str, fallback: str) -> DecisionOutcome:
         """Offer the non-personalized default promotion, or no offer.
@@ -294,9 +391,7 @@ class _Decider:
         Returns None when the budget cannot cover the cost.
         """
         spec = campaign.spec
-        share = spec.holdout_share
-        if share is None:
-            share = self.models.holdout_share_default
+        share = self._holdout_share(campaign)
         if self._holdout_draw(spec.campaign_id) < share:
             decision = self._row(
                 campaign, promotion, Decimal(0), eligible, share, True, None
@@ -318,6 +413,12 @@ class _Decider:
             return None
         return DecisionOutcome("offer", reason, decision)
 
+    def _holdout_share(self, campaign: LiveCampaign) -> float:
+        share = campaign.spec.holdout_share
+        if share is None:
+            share = self.models.holdout_share_default
+        return share
+
     def _holdout_draw(self, campaign_id: str) -> float:
         draw = self.models.holdout_draws.get((self.customer_id, campaign_id))
         if draw is None:
@@ -327,7 +428,7 @@ class _Decider:
     def _row(
         self,
         campaign: LiveCampaign,
-        promotion: Promotion,
+        promotion: Promotion | None,
         cost: Decimal,
         eligible: list[str],
         probability: float,
@@ -338,7 +439,7 @@ class _Decider:
             decision_id=uuid.uuid4().hex,
             customer_id=self.customer_id,
             campaign_id=campaign.spec.campaign_id,
-            promotion_id=promotion.promotion_id,
+            promotion_id=promotion.promotion_id if promotion is not None else None,
             eligible=list(eligible),
             probability=probability,
             holdout=holdout,
@@ -371,6 +472,10 @@ class _Decider:
         end = dt.datetime.combine(validity.end, dt.time.max, tzinfo=dt.UTC)
         stamps = (self._received or {}).get(promotion.promotion_id, [])
         return sum(start <= stamp <= end for stamp in stamps)
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def meets_eligibility(rules: Eligibility, facts: CustomerFacts) -> bool:

@@ -32,6 +32,7 @@ from promoloop.targeting.promotions import (
     CostModel,
     Currency,
     Eligibility,
+    PolicySpec,
     Promotion,
     Scope,
     ScopeType,
@@ -155,6 +156,9 @@ DecisionReason = Literal[
     "opted_out",
     "unknown_customer",
     "erased",
+    "policy",
+    "policy_chose_none",
+    "no_budget",
 ]
 
 
@@ -276,6 +280,7 @@ class CampaignSpec(Campaign):
     assignment: Assignment = "targeted"
     channel: Id = "email"
     currency: CurrencySpec | None = None
+    policy: PolicySpec | None = None
     promotions: list[PromotionSpec] = Field(min_length=1, max_length=MAX_PROMOTIONS)
 
     @model_validator(mode="after")
@@ -288,6 +293,11 @@ class CampaignSpec(Campaign):
                     "promotion of a campaign needs its own id"
                 )
             seen.add(promotion.promotion_id)
+        if self.policy is not None and self.assignment != "bandit":
+            raise ValueError(
+                f"a policy is only for campaigns with assignment 'bandit', not "
+                f"{self.assignment!r}; set assignment to 'bandit' or remove policy"
+            )
         return self
 
     def to_campaign(self) -> Campaign:

@@ -1,0 +1,206 @@
+"""Bandit campaigns in the service: logged probabilities, learning, reloading."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from promoloop.cli import app
+from promoloop.errors import InputError
+from promoloop.store.learn import learn_policy
+from promoloop.store.models import Decision, PolicyRecord
+from promoloop.store.policies import load_policy
+from tests.service.conftest import auth
+from tests.service.synthetic import (
+    Score,
+    campaign,
+    customer_ids,
+    promotion,
+    publish_synthetic,
+)
+
+POLICY = {"kind": "epsilon_greedy", "min_probability": 0.1, "params": {"epsilon": 0.2}}
+
+
+def bandit_campaign(**fields) -> dict:
+    return campaign(
+        "b",
+        [
+            promotion("b-good", per_customer_cap=100),
+            promotion("b-poor", per_customer_cap=100),
+        ],
+        assignment="bandit",
+        policy=POLICY,
+        **fields,
+    )
+
+
+def publish_bandit(store, customers, **fields) -> None:
+    publish_synthetic(
+        store,
+        [bandit_campaign(**fields), campaign("t", [promotion("t-1")])],
+        [Score(c, "t", "t-1") for c in customers],
+    )
+
+
+def decide(client, keys, customers) -> list[dict]:
+    headers = auth(keys["decision"])
+    return [
+        client.post("/v1/decisions", json={"customer_id": c}, headers=headers).json()
+        for c in customers
+    ]
+
+
+def order_for(client, keys, decision, margin) -> None:
+    body = {
+        "feedback_id": f"order-{decision['decision_id']}",
+        "decision_id": decision["decision_id"],
+        "kind": "order",
+        "revenue": 50.0,
+        "margin": margin,
+    }
+    response = client.post("/v1/feedback", json=body, headers=auth(keys["ingest"]))
+    assert response.status_code == 200, response.text
+
+
+def logged(store) -> list[Decision]:
+    with store.session() as session:
+        return list(
+            session.scalars(select(Decision).where(Decision.campaign_id == "b"))
+        )
+
+
+def test_decisions_log_policy_fields(store, keys, client):
+    customers = customer_ids(60)
+    publish_bandit(store, customers)
+
+    answers = decide(client, keys, customers)
+
+    statuses = {answer["status"] for answer in answers}
+    assert statuses <= {"offer", "no_offer"}
+    # A bandit campaign decides before the targeted one, "none" included.
+    assert all(answer["campaign_id"] == "b" for answer in answers)
+    rows = logged(store)
+    assert len(rows) == 60
+    for row in rows:
+        assert row.policy_version == 0
+        assert len(row.features) == 3
+        assert 0.1 <= row.probability <= 1.0
+        assert sorted(row.eligible) == ["b-good", "b-poor"]
+    chosen = {row.promotion_id for row in rows}
+    assert None in chosen
+    assert {"b-good", "b-poor"} <= chosen
+    none_rows = [row for row in rows if row.promotion_id is None]
+    assert all(float(row.cost) == 0 for row in none_rows)
+    offered = [row for row in rows if row.promotion_id is not None]
+    assert all(float(row.cost) == 0.05 for row in offered)
+
+
+def test_learning_moves_probability(store, keys, client):
+    customers = customer_ids(150)
+    publish_bandit(store, customers)
+    answers = decide(client, keys, customers)
+    rows = {row.decision_id: row for row in logged(store)}
+    for answer in answers:
+        if rows[answer["decision_id"]].promotion_id == "b-good":
+            order_for(client, keys, answer, margin=10.0)
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=15)
+    result = learn_policy(store, "b", as_of=later)
+
+    assert result.version == 1
+    assert result.decisions_used == 150
+    assert result.pending == 0
+    assert result.mean_reward["b-good"] == 1.0
+    assert result.mean_reward["b-poor"] == 0.0
+    assert result.mean_reward["none"] == 0.0
+    saved = load_policy_version(store)
+    probabilities = saved.action_probabilities()[0]
+    good = saved.actions.index("b-good")
+    # Greedy 0.8 plus a third of epsilon, mixed with the floor of 0.1:
+    # 0.1 + (1 - 3 * 0.1) * (0.8 + 0.2 / 3).
+    assert probabilities[good] == pytest.approx(0.1 + 0.7 * (0.8 + 0.2 / 3))
+
+    # The service reloads the new version without a restart.
+    client.app.state.offer_cache.invalidate_campaigns()
+    before = {row.decision_id for row in logged(store)}
+    decide(client, keys, customers[:20])
+    new_rows = [row for row in logged(store) if row.decision_id not in before]
+    assert len(new_rows) == 20
+    assert {row.policy_version for row in new_rows} == {1}
+
+
+def load_policy_version(store):
+    with store.session() as session:
+        return load_policy(session, "b").policy
+
+
+def test_incremental_learns_only_new(store, keys, client):
+    customers = customer_ids(40)
+    publish_bandit(store, customers)
+    decide(client, keys, customers[:20])
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=15)
+    first = learn_policy(store, "b", as_of=later)
+    decide(client, keys, customers[20:])
+
+    second = learn_policy(store, "b", mode="incremental", as_of=later)
+
+    assert first.version == 1
+    assert first.decisions_used == 20
+    assert second.version == 2
+    assert second.decisions_used == 20
+    with store.session() as session:
+        records = session.scalars(select(PolicyRecord)).all()
+        assert [record.version for record in records] == [1, 2]
+
+
+def test_open_windows_are_pending(store, keys, client):
+    customers = customer_ids(10)
+    publish_bandit(store, customers)
+    decide(client, keys, customers)
+
+    result = learn_policy(store, "b")
+
+    assert result.version is None
+    assert result.pending == 10
+
+
+@pytest.mark.parametrize(
+    ("campaign_id", "message"),
+    [("t", "not a bandit campaign"), ("missing", "campaign not found")],
+)
+def test_learn_rejects_campaigns(store, keys, client, campaign_id, message):
+    publish_bandit(store, customer_ids(3))
+
+    with pytest.raises(InputError, match=message):
+        learn_policy(store, campaign_id)
+
+    runner = CliRunner()
+    url = store.url.render_as_string(hide_password=False)
+    outcome = runner.invoke(
+        app, ["learn", "--campaign", campaign_id, "--database-url", url]
+    )
+    assert outcome.exit_code == 2
+    assert message in outcome.output
+
+
+def test_policy_needs_bandit_assignment(client, keys):
+    spec = campaign("x", [promotion("x-1")], policy=POLICY)
+
+    response = client.post("/v1/campaigns", json=spec, headers=auth(keys["admin"]))
+
+    assert response.status_code == 422
+    assert "assignment" in response.text
+
+
+def test_policy_params_checked(client, keys):
+    spec = bandit_campaign()
+    spec["policy"] = {"kind": "epsilon_greedy", "params": {"epsilon": 3}}
+
+    response = client.post("/v1/campaigns", json=spec, headers=auth(keys["admin"]))
+
+    assert response.status_code == 422
+    assert "epsilon" in response.text
