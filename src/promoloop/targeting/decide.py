@@ -222,13 +222,18 @@ def decide(
             plan.message_costs(),
         )
 
-    # Randomized test campaigns draw first. Their customers, sent or held
-    # out, get no targeted offer, so the test compares like with like.
+    # Randomized test campaigns and bandit campaigns draw first. Their
+    # customers, sent or held out, get no targeted offer, so the test
+    # compares like with like.
     held = pd.Series(held_out, index=pairs.index)
     draw = draw_randomized(
-        scored, plan, held.loc[scored.index], targeting.max_promotions_per_customer
+        scored,
+        plan,
+        held.loc[scored.index],
+        targeting.max_promotions_per_customer,
+        profiles=profiles.assign(**{C.customer_id: customers}),
     )
-    in_test = scored[C.campaign_id].isin(plan.randomized_campaign_ids())
+    in_test = scored[C.campaign_id].isin(plan.drawn_campaign_ids())
     drawn_customers = scored.loc[draw.drawn, C.customer_id]
     targeted = scored[~in_test & ~scored[C.customer_id].isin(drawn_customers)]
     result = allocate(

@@ -283,7 +283,7 @@ class Campaign(BaseModel):
         if self.policy is not None and self.assignment != "bandit":
             raise ValueError(
                 f"campaign {self.campaign_id!r} sets a policy but its assignment "
-                f"is {self.assignment!r}; set assignment = \"bandit\" or remove "
+                f'is {self.assignment!r}; set assignment = "bandit" or remove '
                 "the policy"
             )
         if self.assignment == "bandit" and self.policy is None:
@@ -329,6 +329,18 @@ class PromotionPlan(BaseModel):
     def randomized_campaign_ids(self) -> list[str]:
         """Return the ids of the campaigns with randomized assignment."""
         return [c.campaign_id for c in self.campaigns if c.assignment == "randomized"]
+
+    def drawn_campaign_ids(self) -> list[str]:
+        """Return the ids of the campaigns drawn instead of optimized.
+
+        Randomized and bandit campaigns: their customers get no targeted
+        offer.
+        """
+        return [
+            c.campaign_id
+            for c in self.campaigns
+            if c.assignment in ("randomized", "bandit")
+        ]
 
     def message_costs(self) -> dict[str, float]:
         """Return each promotion's message cost by promotion id."""

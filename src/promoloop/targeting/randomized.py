@@ -1,4 +1,11 @@
-"""Randomized test campaigns: a random eligible promotion for each customer.
+"""Randomized test campaigns and bandit campaigns in a batch run.
+
+A bandit campaign (``assignment = "bandit"``) is drawn the same way, except
+that its policy gives the probabilities: "none" is one of the arms, so a
+customer may be drawn no promotion, and each drawn pair logs the policy's
+probability of it. The run uses the policy built from the campaign's spec
+(its prior); the service uses the versions ``promoloop learn`` saves.
+
 
 A campaign with ``assignment = "randomized"`` does not optimize: every
 eligible customer gets one of their eligible promotions drawn uniformly,
@@ -16,8 +23,9 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from promoloop.targeting.holdout import holdout_draw
-from promoloop.targeting.promotions import PromotionPlan
+from promoloop.bandits.campaign import build_policy, campaign_actions, context_features
+from promoloop.targeting.holdout import customer_draw, holdout_draw
+from promoloop.targeting.promotions import Campaign, PromotionPlan
 from promoloop.vocabulary import Columns as C
 
 logger = logging.getLogger(__name__)
@@ -51,6 +59,7 @@ def draw_randomized(
     plan: PromotionPlan,
     held_out: pd.Series,
     max_per_customer: int = 1,
+    profiles: pd.DataFrame | None = None,
 ) -> RandomizedDraw:
     """Draw one eligible promotion per customer in each randomized campaign.
 
@@ -70,6 +79,9 @@ def draw_randomized(
         Holdout flag of each pair, with the index of ``scored``.
     max_per_customer : int, default 1
         Most offers one customer receives over all randomized campaigns.
+    profiles : DataFrame, optional
+        Customer profiles with ``customer_id``, ``frequency`` and
+        ``recency_days``: the context of contextual bandit policies.
 
     Returns
     -------
@@ -78,7 +90,7 @@ def draw_randomized(
     drawn, over, probability = [], [], []
     offers = pd.Series(0, dtype="int64")
     for campaign in plan.campaigns:
-        if campaign.assignment != "randomized":
+        if campaign.assignment not in ("randomized", "bandit"):
             continue
         pairs = scored[scored[C.campaign_id] == campaign.campaign_id]
         pairs = pairs[
@@ -86,7 +98,10 @@ def draw_randomized(
         ]
         if pairs.empty:
             continue
-        chosen, p_arm = _draw_arms(pairs, campaign.campaign_id)
+        if campaign.assignment == "bandit":
+            chosen, p_arm = _policy_arms(pairs, campaign, profiles)
+        else:
+            chosen, p_arm = _draw_arms(pairs, campaign.campaign_id)
         within, beyond = _within_budget(
             pairs.loc[chosen],
             held_out.loc[chosen],
@@ -126,6 +141,35 @@ def _draw_arms(pairs: pd.DataFrame, campaign_id: str) -> tuple[pd.Index, pd.Seri
     pick = position == np.floor(draw * count).astype(int)
     chosen = ordered.index[pick]
     return chosen, pd.Series(1.0 / count[pick], index=chosen)
+
+
+def _policy_arms(
+    pairs: pd.DataFrame, campaign: Campaign, profiles: pd.DataFrame | None
+) -> tuple[pd.Index, pd.Series]:
+    """Let the campaign's policy pick an arm per customer, "none" included."""
+    policy = build_policy(campaign.policy, campaign_actions(campaign))
+    customers = pd.Index(sorted(pairs[C.customer_id].astype("string").unique()))
+    rows = customers.get_indexer(pairs[C.customer_id].astype("string"))
+    columns = policy.action_codes(pairs[C.promotion_id].astype(str).to_numpy())
+    eligible = np.zeros((len(customers), policy.n_actions), dtype=bool)
+    eligible[rows, columns] = True
+
+    context = None
+    if policy.contextual:
+        facts = pd.DataFrame(index=customers, columns=["frequency", "recency_days"])
+        if profiles is not None:
+            known = profiles.assign(
+                **{C.customer_id: profiles[C.customer_id].astype("string")}
+            ).set_index(C.customer_id)
+            facts = known.reindex(customers)[["frequency", "recency_days"]]
+        context = context_features(facts["frequency"], facts["recency_days"])
+
+    # Seeded by the campaign, so that a rerun draws the same arms.
+    seed = int(customer_draw(campaign.campaign_id, "bandit", _ARM_SALT) * 2**32)
+    choice = policy.choose(context, eligible, random_state=seed)
+    picked = choice.action_codes[rows] == columns
+    chosen = pairs.index[picked]
+    return chosen, pd.Series(choice.probability[rows[picked]], index=chosen)
 
 
 def _within_budget(
