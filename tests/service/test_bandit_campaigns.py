@@ -8,11 +8,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from promoloop.bandits import EpsilonGreedy
 from promoloop.cli import app
 from promoloop.errors import InputError
 from promoloop.store.learn import learn_policy
 from promoloop.store.models import Decision, PolicyRecord
 from promoloop.store.policies import load_policy
+from promoloop.store.policy_evaluation import evaluate_candidate
 from tests.service.conftest import auth
 from tests.service.synthetic import (
     Score,
@@ -204,3 +206,40 @@ def test_policy_params_checked(client, keys):
 
     assert response.status_code == 422
     assert "epsilon" in response.text
+
+
+def test_candidate_evaluated_on_log(store, keys, client):
+    customers = customer_ids(200)
+    publish_bandit(store, customers)
+    answers = decide(client, keys, customers)
+    rows = {row.decision_id: row for row in logged(store)}
+    for answer in answers:
+        if rows[answer["decision_id"]].promotion_id == "b-good":
+            order_for(client, keys, answer, margin=10.0)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=15)
+    actions = ["none", "b-good", "b-poor"]
+    always_good = EpsilonGreedy(actions, epsilon=0.0, min_probability=0.0)
+    always_good.fit(["b-good"], [1.0])
+
+    result = evaluate_candidate(store, "b", always_good, as_of=later, n_bootstrap=200)
+
+    frame = result.to_frame().set_index("name")
+    assert result.n_rounds == 200
+    # Every b-good decision converted and nothing else did, so the policy
+    # that always sends b-good has a true value of 1, and the log's mean is
+    # the share of b-good decisions.
+    share_good = sum(row.promotion_id == "b-good" for row in rows.values()) / 200
+    assert result.logged_value == pytest.approx(share_good)
+    assert frame.loc["snips", "value"] == pytest.approx(1.0)
+    assert frame.loc["ips", "ci_low"] <= 1.0 <= frame.loc["ips", "ci_high"]
+    assert frame.loc["dr", "value"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_candidate_needs_campaign_actions(store, keys, client):
+    customers = customer_ids(10)
+    publish_bandit(store, customers)
+    decide(client, keys, customers)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=15)
+
+    with pytest.raises(InputError, match="actions differ"):
+        evaluate_candidate(store, "b", EpsilonGreedy(["none", "x"]), as_of=later)

@@ -129,16 +129,10 @@ def learn_policy(
             expected="batch or incremental",
             fix="pass --mode batch or --mode incremental",
         )
-    as_of = as_of or utc_now()
     with store.session() as session:
-        campaign = _bandit_campaign(session, campaign_id)
-        spec = campaign.policy
         current = load_policy(session, campaign_id) if mode == "incremental" else None
-        decisions = _decisions(session, campaign_id)
-        outcomes = _outcomes(session, decisions["customer_id"].unique().tolist())
-
-    # Rewards of the decisions whose window has closed.
-    rewarded = _rewards(decisions, outcomes, spec.reward, spec.window_days, as_of)
+    campaign, decisions, rewarded = rewarded_decisions(store, campaign_id, as_of)
+    spec = campaign.policy
     start_after = current.trained_until if current is not None else None
     if start_after is not None:
         rewarded = rewarded[rewarded["decided_at"] > pd.Timestamp(start_after)]
@@ -192,6 +186,47 @@ def learn_policy(
     )
 
 
+def rewarded_decisions(
+    store: Store, campaign_id: str, as_of: dt.datetime | None = None
+) -> tuple[Campaign, pd.DataFrame, pd.DataFrame]:
+    """Read a bandit campaign's decisions and reward those whose window closed.
+
+    Parameters
+    ----------
+    store : Store
+        The service's store.
+    campaign_id : str
+        A campaign with ``assignment = "bandit"``.
+    as_of : datetime, optional
+        Time up to which outcomes are known; now by default.
+
+    Returns
+    -------
+    campaign : Campaign
+        The campaign's spec, with its policy spec.
+    decisions : DataFrame
+        Every bandit decision of the campaign that was not held out:
+        ``decision_id``, ``customer_id``, ``action``, ``decided_at``,
+        ``cost``, ``features``, ``probability`` and ``eligible``.
+    rewarded : DataFrame
+        The decisions whose reward window has closed, sorted by time, with a
+        ``reward`` column; ``attrs`` counts the pending and invalid rows.
+
+    Raises
+    ------
+    InputError
+        If the campaign does not exist or is not a bandit campaign.
+    """
+    as_of = as_of or utc_now()
+    with store.session() as session:
+        campaign = _bandit_campaign(session, campaign_id)
+        decisions = _decisions(session, campaign_id)
+        outcomes = _outcomes(session, decisions["customer_id"].unique().tolist())
+    spec = campaign.policy
+    rewarded = _rewards(decisions, outcomes, spec.reward, spec.window_days, as_of)
+    return campaign, decisions, rewarded
+
+
 def _bandit_campaign(session, campaign_id: str) -> Campaign:
     record = session.get(CampaignRecord, campaign_id)
     if record is None:
@@ -222,6 +257,8 @@ def _decisions(session, campaign_id: str) -> pd.DataFrame:
             Decision.created_at,
             Decision.cost,
             Decision.features,
+            Decision.probability,
+            Decision.eligible,
         ).where(
             Decision.campaign_id == campaign_id,
             Decision.holdout.is_(False),
@@ -237,6 +274,8 @@ def _decisions(session, campaign_id: str) -> pd.DataFrame:
             "decided_at",
             "cost",
             "features",
+            "probability",
+            "eligible",
         ],
     )
     frame["action"] = frame["action"].fillna(NO_PROMOTION)
