@@ -438,6 +438,9 @@ def _add_service_commands() -> None:
 
 _add_service_commands()
 
+from promoloop.ope.commands import ope  # noqa: E402
+
+app.command("ope")(ope)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -12,7 +14,7 @@ from promoloop.bandits import EpsilonGreedy
 from promoloop.cli import app
 from promoloop.errors import InputError
 from promoloop.store.learn import learn_policy
-from promoloop.store.models import Decision, PolicyRecord
+from promoloop.store.models import Decision, Feedback, PolicyRecord
 from promoloop.store.policies import load_policy
 from promoloop.store.policy_evaluation import evaluate_candidate
 from tests.service.conftest import auth
@@ -243,3 +245,63 @@ def test_candidate_needs_campaign_actions(store, keys, client):
 
     with pytest.raises(InputError, match="actions differ"):
         evaluate_candidate(store, "b", EpsilonGreedy(["none", "x"]), as_of=later)
+
+
+def backdate_campaign_log(store, days: int) -> None:
+    """Move the campaign's decisions and their feedback ``days`` into the past."""
+    shift = dt.timedelta(days=days)
+    with store.session() as session:
+        for row in session.scalars(select(Decision)):
+            row.created_at = row.created_at - shift
+        for feedback in session.scalars(select(Feedback)):
+            feedback.created_at = feedback.created_at - shift
+
+
+def test_cli_learns_and_judges_candidates(store, keys, client, tmp_path):
+    customers = customer_ids(120)
+    publish_bandit(store, customers)
+    answers = decide(client, keys, customers)
+    rows = {row.decision_id: row for row in logged(store)}
+    for answer in answers:
+        if rows[answer["decision_id"]].promotion_id == "b-good":
+            order_for(client, keys, answer, margin=10.0)
+    backdate_campaign_log(store, days=30)
+    url = store.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+
+    learned = runner.invoke(app, ["learn", "--campaign", "b", "--database-url", url])
+    spec = '{"kind": "epsilon_greedy", "params": {"epsilon": 0.1}}'
+    judged = runner.invoke(
+        app,
+        [
+            "ope", "--from-store", "--campaign", "b", "--candidate", spec,
+            "--database-url", url, "--out", str(tmp_path / "spec"),
+            "--n-bootstrap", "100",
+        ],
+    )  # fmt: skip
+    saved = runner.invoke(
+        app,
+        [
+            "ope", "--from-store", "--campaign", "b", "--candidate", "1",
+            "--database-url", url, "--out", str(tmp_path / "saved"),
+        ],
+    )  # fmt: skip
+
+    assert learned.exit_code == 0, learned.output
+    assert "policy version 1 learned (batch) from 120 decisions" in learned.output
+    assert judged.exit_code == 0, judged.output
+    table = pd.read_csv(tmp_path / "spec" / "estimates.csv")
+    assert set(table["name"]) >= {"ips", "snips", "dr"}
+    assert np.isfinite(table["value"]).all()
+    report = (tmp_path / "spec" / "report.md").read_text(encoding="utf-8")
+    assert "fitted on the 60 decisions" in report
+    # Version 1 learned from every decision, so none is left to judge it on.
+    assert saved.exit_code == 2
+    assert "no decision whose reward window has closed" in saved.output
+
+
+def test_ope_needs_one_source(tmp_path):
+    outcome = CliRunner().invoke(app, ["ope", "--out", str(tmp_path / "x")])
+
+    assert outcome.exit_code == 2
+    assert "either --data-dir" in outcome.output

@@ -14,10 +14,6 @@ import warnings
 from typing import Literal
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import KFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from promoloop.errors import InputError
 from promoloop.ope.logs import BanditLog
@@ -66,6 +62,11 @@ def _smoothed_means(log: BanditLog, rows: np.ndarray, smoothing: float) -> np.nd
 def _make_model(
     model: str, binary: bool, random_state: int | None, params: dict
 ) -> object:
+    # Imported here: the command line imports this package for every command.
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if model == "logistic":
         settings = {"max_iter": 1000, **params}
         return make_pipeline(StandardScaler(), LogisticRegression(**settings))
@@ -205,6 +206,8 @@ def fit_reward_model(
     binary = _check_arguments(log, model, n_folds, smoothing)
     params = dict(model_params or {})
     classifier = model == "logistic" or (model == "lightgbm" and binary)
+    from sklearn.model_selection import KFold
+
     folds = KFold(n_splits=n_folds, shuffle=True, random_state=random_state)
     reward_hat = np.empty((log.n_rounds, log.n_actions, log.n_positions))
     fallbacks = []

@@ -64,9 +64,16 @@ class CandidateEvaluation:
 
 
 def store_bandit_log(
-    store: Store, campaign_id: str, as_of: dt.datetime | None = None
+    store: Store,
+    campaign_id: str,
+    as_of: dt.datetime | None = None,
+    *,
+    after: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> tuple[BanditLog, np.ndarray, list[str]]:
     """Return a bandit campaign's rewarded decisions as a bandit log.
+
+    ``after`` and ``until`` keep the decisions made in (after, until].
 
     Returns
     -------
@@ -87,10 +94,14 @@ def store_bandit_log(
     campaign, _, rewarded = rewarded_decisions(store, campaign_id, as_of)
     actions = campaign_actions(campaign)
     rewarded = rewarded[rewarded["action"].isin(actions)]
+    if after is not None:
+        rewarded = rewarded[rewarded["decided_at"] > pd.Timestamp(after)]
+    if until is not None:
+        rewarded = rewarded[rewarded["decided_at"] <= pd.Timestamp(until)]
     if rewarded.empty:
         raise InputError(
-            "campaign has no decision whose reward window has closed",
-            value=campaign_id,
+            "campaign has no decision whose reward window has closed in the time range",
+            value=f"{campaign_id} (after {after}, until {until})",
             fix="wait until the reward window of the first decisions ends, "
             "or evaluate a campaign with older decisions",
         )
@@ -124,6 +135,8 @@ def evaluate_candidate(
     candidate: BanditPolicy,
     *,
     as_of: dt.datetime | None = None,
+    after: dt.datetime | None = None,
+    until: dt.datetime | None = None,
     reward_model: str = "ridge",
     n_bootstrap: int = 1000,
     random_state: int | None = 0,
@@ -140,6 +153,9 @@ def evaluate_candidate(
         The policy to judge; its actions must be the campaign's.
     as_of : datetime, optional
         Time up to which outcomes are known; now by default.
+    after, until : datetime, optional
+        Judge on the decisions made in (after, until] only, e.g. those after
+        the rounds the candidate learned from.
     reward_model : {"ridge", "logistic", "lightgbm", "mean"}, default "ridge"
         Reward model of the direct method and the doubly robust estimators.
     n_bootstrap : int, default 1000
@@ -151,7 +167,9 @@ def evaluate_candidate(
     -------
     CandidateEvaluation
     """
-    log, eligible, actions = store_bandit_log(store, campaign_id, as_of)
+    log, eligible, actions = store_bandit_log(
+        store, campaign_id, as_of, after=after, until=until
+    )
     if list(candidate.actions) != actions:
         raise InputError(
             "the candidate policy's actions differ from the campaign's",
