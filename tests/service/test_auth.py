@@ -38,6 +38,7 @@ ENDPOINTS = [
     ("POST", "/v1/campaigns/auth-campaign/pause", None, "admin"),
     ("POST", "/v1/campaigns/auth-campaign/resume", None, "admin"),
     ("GET", "/v1/campaigns/auth-campaign/report", None, "admin"),
+    ("PUT", "/v1/customers/C1", {"consent": True, "locale": "en"}, "ingest"),
     ("DELETE", "/v1/customers/C1", None, "admin"),
 ]
 WRONG_ROLE = {"ingest": "decision", "decision": "ingest", "admin": "decision"}

@@ -3,6 +3,7 @@ report and erase."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from decimal import Decimal
 
@@ -126,8 +127,9 @@ def test_full_flow_over_http(published_shop, keys, client, caplog):
     ).json()
     assert again["promotion_id"] != first_offer["promotion_id"]
 
-    # Feedback, once per feedback id.
+    # Feedback, once per feedback id, at a time after the decision.
     decision_id = first_offer["decision_id"]
+    redeemed_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     feedback = [
         {"feedback_id": "f1", "decision_id": decision_id, "kind": "impression"},
         {
@@ -136,7 +138,7 @@ def test_full_flow_over_http(published_shop, keys, client, caplog):
             "kind": "redemption",
             "revenue": 50.0,
             "margin": 15.0,
-            "timestamp": "2026-01-05T12:00:00Z",
+            "timestamp": redeemed_at.isoformat(),
         },
     ]
     for body in feedback:

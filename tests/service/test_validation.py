@@ -76,7 +76,9 @@ INVALID = [
     ("/v1/events", [EVENT], "ingest", ()),
     ("/v1/decisions", {}, "decision", ("customer_id",)),
     ("/v1/decisions", {"customer_id": ""}, "decision", ("customer_id",)),
-    ("/v1/decisions", {"customer_id": 7}, "decision", ("customer_id",)),
+    ("/v1/decisions", {"customer_id": 7.0}, "decision", ("customer_id",)),
+    ("/v1/decisions", {"customer_id": True}, "decision", ("customer_id",)),
+    ("/v1/decisions", {"customer_id": "  "}, "decision", ("customer_id",)),
     (
         "/v1/decisions",
         {"customer_id": "C1", "context": {"channel": 3}},

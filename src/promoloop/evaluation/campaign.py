@@ -55,10 +55,21 @@ from promoloop.vocabulary import Columns as C
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ALL_PROMOTIONS", "CampaignReport", "Effect", "evaluate_campaigns"]
+__all__ = [
+    "ALL_PROMOTIONS",
+    "MIN_SEGMENT_SIZE",
+    "CampaignReport",
+    "Effect",
+    "evaluate_campaigns",
+]
 
 #: promotion_id of the comparison that pools all promotions of a campaign.
 ALL_PROMOTIONS = "(all promotions)"
+
+#: Default minimum number of customers in a segment's treated and control
+#: groups. A segment with a smaller group gets a warning that its lift is
+#: unreliable.
+MIN_SEGMENT_SIZE = 200
 
 _NUMBERS = [
     "treated_value",
@@ -240,7 +251,7 @@ def evaluate_campaigns(
     planned_holdout_share: float | Mapping[str, float] | None = None,
     segments: pd.DataFrame | None = None,
     alpha: float = 0.05,
-    min_segment_size: int = 200,
+    min_segment_size: int = MIN_SEGMENT_SIZE,
     promotion_costs: CostTable | None = None,
     seed: int = 0,
     window_days: float = 14,

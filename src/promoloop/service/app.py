@@ -50,14 +50,18 @@ def create_app(
         yield
         store.dispose()
 
+    # The interactive pages load Swagger UI and ReDoc from a public CDN, so
+    # they are served only when the settings ask for them.
     app = FastAPI(
         title="promoloop offer service",
         version=API_VERSION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.route_patterns = RoutePatterns(app)
     app.state.store = store
     app.state.verified_keys = VerifiedKeys(settings.key_cache_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
@@ -85,9 +89,10 @@ class RequestLog:
     """ASGI middleware that logs method, route template, status and time.
 
     Paths and bodies can hold customer ids, so the log names the route
-    pattern (``/v1/customers/{customer_id}``) instead of the path. A plain
-    ASGI middleware costs less per request than Starlette's
-    ``BaseHTTPMiddleware``, which wraps every response in a stream.
+    pattern with its router prefixes (``/v1/customers/{customer_id}``)
+    instead of the path. A plain ASGI middleware costs less per request than
+    Starlette's ``BaseHTTPMiddleware``, which wraps every response in a
+    stream.
     """
 
     def __init__(self, app) -> None:
@@ -110,14 +115,54 @@ class RequestLog:
             await self.app(scope, receive, record_status)
         finally:
             if logger.isEnabledFor(logging.INFO):
-                route = scope.get("route")
                 logger.info(
                     "%s %s %d %.1f ms",
                     scope["method"],
-                    getattr(route, "path", "(no route)"),
+                    scope["app"].state.route_patterns.of(scope),
                     status,
                     (time.perf_counter() - started) * 1000,
                 )
+
+
+class RoutePatterns:
+    """Full path pattern of each route, with the prefixes of its routers.
+
+    FastAPI 0.165 keeps an included router's routes unchanged, so
+    ``scope["route"].path`` of ``GET /v1/campaigns/{campaign_id}`` is
+    ``/campaigns/{campaign_id}``. Only the application's route contexts
+    contain the prefixes. The table is built at the first request, and again
+    when a route is missing from it, e.g. one added later.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._patterns: dict[int, str] = {}
+
+    def of(self, scope) -> str:
+        """Return the pattern of the scope's route, or ``(no route)``."""
+        route = scope.get("route")
+        if route is None:
+            return "(no route)"
+        pattern = self._patterns.get(id(route))
+        if pattern is None:
+            patterns = _route_patterns(self.app)
+            pattern = patterns.setdefault(id(route), getattr(route, "path", "?"))
+            self._patterns = patterns
+        return pattern
+
+
+def _route_patterns(app: FastAPI) -> dict[int, str]:
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:
+        # Older FastAPI copies every included route with its full path.
+        return {id(route): route.path for route in app.routes if hasattr(route, "path")}
+    # NOTE: a route included under two prefixes is logged with the last one.
+    return {
+        id(context.original_route): context.path
+        for context in iter_route_contexts(app.routes)
+        if context.path is not None
+    }
 
 
 async def _validation_error(
@@ -147,12 +192,11 @@ def _finite_json(value):
 async def _internal_error(request: Request, error: Exception) -> JSONResponse:
     """Return 500 with an error id, and log the traceback under that id."""
     error_id = uuid.uuid4().hex[:12]
-    route = request.scope.get("route")
     logger.exception(
         "internal error %s on %s %s: %s",
         error_id,
         request.method,
-        getattr(route, "path", "(no route)"),
+        request.app.state.route_patterns.of(request.scope),
         type(error).__name__,
     )
     return JSONResponse(

@@ -28,7 +28,11 @@ def serve(
     database_url: DatabaseUrl = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
 ) -> None:
-    """Serve offer decisions over HTTP (OpenAPI at /docs) and the dashboard."""
+    """Serve offer decisions over HTTP (OpenAPI at /openapi.json) and the dashboard.
+
+    PROMOLOOP_API_DOCS=true also serves the interactive pages /docs and
+    /redoc, which load their scripts from a public CDN.
+    """
     import uvicorn
 
     from promoloop.service.app import create_app

@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from promoloop.service.settings import ServiceSettings
 from promoloop.store import Role, Store, verify_api_key
@@ -20,6 +21,18 @@ from promoloop.store.models import ApiKey
 logger = logging.getLogger(__name__)
 
 _BEARER = "bearer "
+
+# The two ways to present an API key, declared as the OpenAPI document's
+# security schemes. Neither raises by itself, because ``require_role`` raises
+# the service's own 401 for a missing key.
+_BEARER_SCHEME = HTTPBearer(
+    auto_error=False, description="An API key as `Authorization: Bearer KEY`."
+)
+_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="An API key as `X-API-Key: KEY`.",
+)
 
 
 def get_store(request: Request) -> Store:
@@ -35,15 +48,23 @@ def get_settings(request: Request) -> ServiceSettings:
 def require_role(role: Role | str) -> Callable[..., ApiKey]:
     """Return a dependency that admits API keys whose role permits ``role``.
 
-    The key comes from ``Authorization: Bearer <key>`` or ``X-API-Key``. A
-    missing, malformed, unknown, wrong or revoked key gets the same 401, so a
-    caller learns nothing about which part was wrong; a valid key of another
-    role gets 403.
+    The key comes from ``Authorization: Bearer <key>`` or, without one,
+    ``X-API-Key``; both are declared as security schemes in the OpenAPI
+    document. A missing, malformed, unknown, wrong or revoked key gets the
+    same 401, so a caller learns nothing about which part was wrong. A valid
+    key of another role gets 403.
     """
     required = Role(role)
 
-    def check(request: Request, store: Annotated[Store, Depends(get_store)]) -> ApiKey:
-        token = presented_token(request)
+    def check(
+        request: Request,
+        store: Annotated[Store, Depends(get_store)],
+        bearer: Annotated[
+            HTTPAuthorizationCredentials | None, Security(_BEARER_SCHEME)
+        ],
+        header_key: Annotated[str | None, Security(_KEY_HEADER)],
+    ) -> ApiKey:
+        token = bearer.credentials.strip() if bearer is not None else header_key
         verified: VerifiedKeys = request.app.state.verified_keys
         key = verified.get(token) if token else None
         if key is None and token:

@@ -39,6 +39,11 @@ class ServiceSettings(BaseModel):
     key_cache_seconds : float
         How long a worker trusts an API key it verified, without asking the
         database again; a revoked key stops working within this time.
+    api_docs : bool
+        Serve the interactive API pages ``/docs`` (Swagger UI) and ``/redoc``.
+        Off by default, because both pages load their scripts from a public
+        CDN and fail without internet access. ``/openapi.json`` is always
+        served.
     """
 
     database_url: str | None = None
@@ -49,6 +54,7 @@ class ServiceSettings(BaseModel):
     opted_out_offer: Literal["none", "default"] = "none"
     default_promotion_id: str | None = None
     key_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    api_docs: bool = False
 
     @classmethod
     def from_env(cls, **overrides) -> ServiceSettings:

@@ -6,21 +6,27 @@ import logging
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from promoloop.service.api.offer_cache import OfferCache, get_offer_cache
-from promoloop.service.api.schemas import (
+from promoloop.service.api.campaign_schemas import (
     CampaignSpec,
     CampaignView,
     PromotionView,
 )
+from promoloop.service.api.ids import CampaignIdPath
+from promoloop.service.api.offer_cache import OfferCache, get_offer_cache
+from promoloop.service.api.responses import (
+    AUTH_ERRORS,
+    BODY_TOO_LARGE,
+    error_responses,
+)
 from promoloop.service.deps import get_store, require_role
 from promoloop.store import CampaignStatus, Role, Store
-from promoloop.store.models import ID_LENGTH, CampaignRecord, PromotionRecord
+from promoloop.store.models import CampaignRecord, PromotionRecord
 from promoloop.targeting.promotions import Campaign, Currency, Promotion, Validity
 
 logger = logging.getLogger(__name__)
@@ -29,15 +35,24 @@ router = APIRouter(
     prefix="/campaigns",
     tags=["campaigns"],
     dependencies=[Depends(require_role(Role.ADMIN))],
+    responses=AUTH_ERRORS,
 )
 
-CampaignId = Annotated[
-    str,
-    Path(min_length=1, max_length=ID_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$"),
-]
+#: The 404 response of every operation on one campaign.
+UNKNOWN_CAMPAIGN = error_responses({404: "No campaign has this id."})
 
 
-@router.post("", response_model=CampaignView, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=CampaignView,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        **BODY_TOO_LARGE,
+        **error_responses(
+            {409: "The campaign id, or a promotion id of another campaign, exists."}
+        ),
+    },
+)
 def create_campaign(
     spec: CampaignSpec,
     store: Annotated[Store, Depends(get_store)],
@@ -82,9 +97,17 @@ def create_campaign(
     return read_campaign(store, campaign.campaign_id)
 
 
-@router.put("/{campaign_id}", response_model=CampaignView)
+@router.put(
+    "/{campaign_id}",
+    response_model=CampaignView,
+    responses={
+        **UNKNOWN_CAMPAIGN,
+        **BODY_TOO_LARGE,
+        **error_responses({409: "A promotion id belongs to another campaign."}),
+    },
+)
 def replace_campaign(
-    campaign_id: CampaignId,
+    campaign_id: CampaignIdPath,
     spec: CampaignSpec,
     store: Annotated[Store, Depends(get_store)],
     cache: Annotated[OfferCache, Depends(get_offer_cache)],
@@ -119,9 +142,11 @@ def replace_campaign(
     return read_campaign(store, campaign_id)
 
 
-@router.post("/{campaign_id}/pause", response_model=CampaignView)
+@router.post(
+    "/{campaign_id}/pause", response_model=CampaignView, responses=UNKNOWN_CAMPAIGN
+)
 def pause_campaign(
-    campaign_id: CampaignId,
+    campaign_id: CampaignIdPath,
     store: Annotated[Store, Depends(get_store)],
     cache: Annotated[OfferCache, Depends(get_offer_cache)],
 ) -> CampaignView:
@@ -129,9 +154,11 @@ def pause_campaign(
     return _set_status(store, cache, campaign_id, CampaignStatus.PAUSED)
 
 
-@router.post("/{campaign_id}/resume", response_model=CampaignView)
+@router.post(
+    "/{campaign_id}/resume", response_model=CampaignView, responses=UNKNOWN_CAMPAIGN
+)
 def resume_campaign(
-    campaign_id: CampaignId,
+    campaign_id: CampaignIdPath,
     store: Annotated[Store, Depends(get_store)],
     cache: Annotated[OfferCache, Depends(get_offer_cache)],
 ) -> CampaignView:
@@ -150,9 +177,9 @@ def list_campaigns(store: Annotated[Store, Depends(get_store)]) -> list[Campaign
     return [campaign_view(r, promotions.get(r.campaign_id, [])) for r in records]
 
 
-@router.get("/{campaign_id}", response_model=CampaignView)
+@router.get("/{campaign_id}", response_model=CampaignView, responses=UNKNOWN_CAMPAIGN)
 def get_campaign(
-    campaign_id: CampaignId, store: Annotated[Store, Depends(get_store)]
+    campaign_id: CampaignIdPath, store: Annotated[Store, Depends(get_store)]
 ) -> CampaignView:
     """Read one campaign."""
     return read_campaign(store, campaign_id)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 
 from promoloop.service.api.offer_cache import OfferCache, get_offer_cache
 from promoloop.service.api.offers import decide_offer
+from promoloop.service.api.responses import AUTH_ERRORS, BODY_TOO_LARGE
 from promoloop.service.api.schemas import DecisionRequest, DecisionResponse
 from promoloop.service.deps import (
     customer_pseudonym,
@@ -22,13 +23,14 @@ from promoloop.store.types import utc_now
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["decisions"])
+router = APIRouter(tags=["decisions"], responses=AUTH_ERRORS)
 
 
 @router.post(
     "/decisions",
     response_model=DecisionResponse,
     dependencies=[Depends(require_role(Role.DECISION))],
+    responses=BODY_TOO_LARGE,
 )
 def create_decision(
     request: DecisionRequest,

@@ -16,6 +16,7 @@ from promoloop.service.api.locks import (
     insert_ignoring_conflicts,
     lock_for_customer_writes,
 )
+from promoloop.service.api.responses import AUTH_ERRORS, BODY_TOO_LARGE
 from promoloop.service.api.schemas import EventBatch, EventBatchResult
 from promoloop.service.deps import get_settings, get_store, require_role
 from promoloop.service.settings import ServiceSettings
@@ -25,7 +26,7 @@ from promoloop.store.types import utc_now
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], responses=AUTH_ERRORS)
 
 # Rows per INSERT statement: 11 columns each stay well below the bound
 # parameter limits of SQLite (32,766) and PostgreSQL (65,535).
@@ -33,7 +34,7 @@ _INSERT_ROWS = 500
 _LOOKUP_IDS = 1_000
 
 
-@router.post("/events", response_model=EventBatchResult)
+@router.post("/events", response_model=EventBatchResult, responses=BODY_TOO_LARGE)
 def ingest_events(
     batch: EventBatch,
     key: Annotated[ApiKey, Depends(require_role(Role.INGEST))],

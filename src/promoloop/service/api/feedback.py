@@ -6,11 +6,17 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import IntegrityError
 
 from promoloop.service.api.locks import (
     insert_ignoring_conflicts,
     lock_for_customer_writes,
+)
+from promoloop.service.api.responses import (
+    AUTH_ERRORS,
+    BODY_TOO_LARGE,
+    error_responses,
 )
 from promoloop.service.api.schemas import FeedbackIn, FeedbackResult
 from promoloop.service.deps import get_store, require_role
@@ -20,10 +26,22 @@ from promoloop.store.types import utc_now
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["feedback"])
+router = APIRouter(tags=["feedback"], responses=AUTH_ERRORS)
 
 
-@router.post("/feedback", response_model=FeedbackResult)
+@router.post(
+    "/feedback",
+    response_model=FeedbackResult,
+    responses={
+        **BODY_TOO_LARGE,
+        **error_responses(
+            {
+                404: "No decision has this decision_id.",
+                409: "The decision held the customer out, and the kind is not `order`.",
+            }
+        ),
+    },
+)
 def record_feedback(
     feedback: FeedbackIn,
     key: Annotated[ApiKey, Depends(require_role(Role.INGEST))],
@@ -32,7 +50,9 @@ def record_feedback(
     """Store one feedback event once; a retried ``feedback_id`` stores nothing.
 
     Only an ``order`` may follow a holdout decision, because the customer
-    was shown nothing: any other kind gets 409.
+    was shown nothing: any other kind gets 409. A ``timestamp`` before the
+    decision was logged gets 422, because feedback cannot precede its
+    decision.
     """
     try:
         with store.session() as session:
@@ -47,6 +67,8 @@ def record_feedback(
                     f"out, so no {feedback.kind.value} can follow it; record the "
                     "customer's orders as kind 'order'",
                 )
+            if feedback.timestamp is not None:
+                _check_after_decision(feedback, decision)
             statement = (
                 insert_ignoring_conflicts(session, Feedback, "feedback_id")
                 .values(
@@ -73,6 +95,26 @@ def record_feedback(
         "recorded" if recorded else "duplicate",
     )
     return FeedbackResult(feedback_id=feedback.feedback_id, recorded=recorded)
+
+
+def _check_after_decision(feedback: FeedbackIn, decision: Decision) -> None:
+    """Raise a 422 when the feedback's timestamp precedes its decision."""
+    if feedback.timestamp >= decision.created_at:
+        return
+    raise RequestValidationError(
+        [
+            {
+                "type": "value_error",
+                "loc": ("body", "timestamp"),
+                "msg": f"timestamp {feedback.timestamp.isoformat()} is before "
+                f"decision {decision.decision_id!r} was made at "
+                f"{decision.created_at.isoformat()}; feedback follows its "
+                "decision, so send the time it happened, or no timestamp for "
+                "the time of receipt",
+                "input": feedback.timestamp.isoformat(),
+            }
+        ]
+    )
 
 
 def _unknown_decision(decision_id: str) -> HTTPException:

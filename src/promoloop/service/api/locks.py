@@ -1,4 +1,4 @@
-"""Statements that differ between SQLite and PostgreSQL: insert-or-skip and locks.
+"""Statements that differ between SQLite and PostgreSQL: upserts and locks.
 
 Erasure must not race with writes about the same customer. Otherwise a
 decision or an event checked against ``deleted_customers`` just before an
@@ -38,6 +38,19 @@ def insert_ignoring_conflicts(session: Session, model, key: str):
     """Return ``INSERT ... ON CONFLICT (key) DO NOTHING`` for the session's database."""
     dialect = postgresql if is_postgresql(session) else sqlite
     return dialect.insert(model).on_conflict_do_nothing(index_elements=[key])
+
+
+def upsert(session: Session, model, key: str, values: dict):
+    """Return ``INSERT ... ON CONFLICT (key) DO UPDATE`` of ``values``.
+
+    A row whose ``key`` exists gets every other column of ``values``.
+    """
+    dialect = postgresql if is_postgresql(session) else sqlite
+    statement = dialect.insert(model).values(values)
+    return statement.on_conflict_do_update(
+        index_elements=[key],
+        set_={column: statement.excluded[column] for column in values if column != key},
+    )
 
 
 def customer_lock_key(customer_id: str) -> int:

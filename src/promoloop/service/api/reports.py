@@ -11,13 +11,21 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select
 
 from promoloop.errors import InputError
-from promoloop.evaluation.campaign import Effect, evaluate_campaigns
-from promoloop.service.api.campaigns import CampaignId, read_campaign
-from promoloop.service.api.schemas import (
+from promoloop.evaluation.campaign import (
+    ALL_PROMOTIONS,
+    MIN_SEGMENT_SIZE,
+    Effect,
+    evaluate_campaigns,
+)
+from promoloop.service.api.campaign_schemas import (
     CampaignReportView,
     LiftEstimate,
     LiftSummary,
+    ReportCheck,
 )
+from promoloop.service.api.campaigns import UNKNOWN_CAMPAIGN, read_campaign
+from promoloop.service.api.ids import CampaignIdPath
+from promoloop.service.api.responses import AUTH_ERRORS
 from promoloop.service.deps import get_store, require_role
 from promoloop.store import FeedbackKind, Role, Store
 from promoloop.store.export import evaluation_tables
@@ -26,16 +34,24 @@ from promoloop.vocabulary import Columns as C
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_role(Role.ADMIN))])
+router = APIRouter(
+    tags=["campaigns"],
+    dependencies=[Depends(require_role(Role.ADMIN))],
+    responses=AUTH_ERRORS,
+)
 
 ALPHA = 0.05
 # The lift needs no cost or ROI figures, so a small bootstrap suffices.
 _BOOTSTRAP_RESAMPLES = 200
 
 
-@router.get("/campaigns/{campaign_id}/report", response_model=CampaignReportView)
+@router.get(
+    "/campaigns/{campaign_id}/report",
+    response_model=CampaignReportView,
+    responses=UNKNOWN_CAMPAIGN,
+)
 def campaign_report(
-    campaign_id: CampaignId,
+    campaign_id: CampaignIdPath,
     store: Annotated[Store, Depends(get_store)],
     window_days: Annotated[
         float,
@@ -52,7 +68,9 @@ def campaign_report(
     The lift compares customers offered a promotion with the campaign's
     holdout group, with 95% confidence intervals from
     :func:`promoloop.evaluation.campaign.evaluate_campaigns`. It is
-    "not enough data" while either group is empty.
+    "not enough data" while either group is empty, and "too few" while
+    either group has fewer customers than the evaluation's minimum segment
+    size (``min_segment_size``, 200 by default).
     """
     campaign = read_campaign(store, campaign_id)
     with store.session() as session:
@@ -103,6 +121,7 @@ def campaign_lift(store: Store, campaign_id: str, window_days: float) -> LiftSum
         status="not enough data",
         window_days=window_days,
         confidence_level=1 - ALPHA,
+        min_group_size=MIN_SEGMENT_SIZE,
         customers_treated=treated,
         customers_held_out=control,
     )
@@ -117,6 +136,7 @@ def campaign_lift(store: Store, campaign_id: str, window_days: float) -> LiftSum
             exposures,
             outcomes,
             alpha=ALPHA,
+            min_segment_size=MIN_SEGMENT_SIZE,
             window_days=window_days,
             n_boot=_BOOTSTRAP_RESAMPLES,
         )
@@ -128,15 +148,40 @@ def campaign_lift(store: Store, campaign_id: str, window_days: float) -> LiftSum
         summary.reason = f"the evaluation found no comparable groups ({error})"
         return summary
 
-    summary.status = "ok"
     summary.conversion_rate = _estimate(conversion)
     summary.revenue_per_customer = _estimate(revenue)
     summary.checks = [
-        {key: check.get(key) for key in ("check", "status", "message")}
+        _report_check(check)
         for check in report.checks
         if check.get("campaign_id") in (None, campaign_id)
     ]
+
+    # Estimates from small groups are shown, but marked as unreliable.
+    if min(treated, control) < MIN_SEGMENT_SIZE:
+        summary.status = "too few"
+        summary.reason = (
+            f"{treated} offered and {control} holdout customers; the lift is "
+            f"unreliable until each group has at least {MIN_SEGMENT_SIZE}"
+        )
+    else:
+        summary.status = "ok"
     return summary
+
+
+def _report_check(check: dict) -> ReportCheck:
+    """Return an evaluation check whose message starts with its promotion."""
+    promotion_id = check.get("promotion_id")
+    message = str(check.get("message") or check.get("check"))
+    if promotion_id == ALL_PROMOTIONS:
+        message = f"all promotions pooled: {message}"
+    elif promotion_id is not None:
+        message = f"promotion {promotion_id!r}: {message}"
+    return ReportCheck(
+        check=str(check["check"]),
+        status=check["status"],
+        promotion_id=promotion_id,
+        message=message,
+    )
 
 
 def _estimate(effect: Effect) -> LiftEstimate:

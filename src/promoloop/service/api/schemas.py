@@ -2,17 +2,16 @@
 
 Every request model forbids unknown fields and bounds the size of its
 strings and lists and the range of its numbers, so that no request body can
-reach the database with a value the columns cannot hold. Ids are at most
-:data:`~promoloop.store.models.ID_LENGTH` characters without control
-characters, and no text may contain a NUL character, which PostgreSQL text
-columns reject. Money in responses is a decimal string with six places, the
-precision the store keeps.
+reach the database with a value the columns cannot hold. Ids are described
+in :mod:`promoloop.service.api.ids`, and no text may contain a NUL
+character, which PostgreSQL text columns reject. Money in responses is a
+decimal string with six places, the precision the store keeps. The bodies of
+the campaign endpoints are in :mod:`promoloop.service.api.campaign_schemas`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -21,23 +20,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
-    model_validator,
+    ValidationInfo,
+    field_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from promoloop.store.models import ID_LENGTH, CampaignStatus, EventKind, FeedbackKind
-from promoloop.targeting.promotions import (
-    Assignment,
-    Campaign,
-    CostModel,
-    Currency,
-    Eligibility,
-    PolicySpec,
-    Promotion,
-    Scope,
-    ScopeType,
-    Validity,
-)
+from promoloop.service.api.ids import CustomerId, Id
+from promoloop.store.models import EventKind, FeedbackKind
 
 #: Largest money amount accepted: the store's NUMERIC(18, 6) stores 12 digits
 #: before the decimal point.
@@ -56,13 +47,13 @@ MAX_PER_CUSTOMER_CAP = 10_000
 #: time arithmetic and time zone conversion cannot overflow.
 FIRST_YEAR, LAST_YEAR = 1970, 2999
 
-Id = Annotated[
-    str,
-    StringConstraints(
-        min_length=1, max_length=ID_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$"
-    ),
-]
 Label = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00]*$")]
+#: A language tag such as ``en``, ``de-CH`` or ``zh_CN``, at most as long as
+#: the store's locale columns.
+Locale = Annotated[
+    str,
+    StringConstraints(max_length=32, pattern=r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$"),
+]
 
 
 def _check_year(value: dt.datetime | dt.date) -> dt.datetime | dt.date:
@@ -90,25 +81,94 @@ class RequestModel(BaseModel):
 # Events
 
 
+#: Event kinds that are order lines and so need quantity, amount and order id.
+ORDER_LINE_EVENTS = frozenset({EventKind.PURCHASE, EventKind.RETURN})
+_ORDER_LINE_FIELD = "Required for purchases and returns."
+
+
 class EventIn(RequestModel):
-    """One behaviour event with the columns of the canonical events table."""
+    """One behaviour event with the columns of the canonical events table.
+
+    Purchases and returns are order lines and need ``quantity``, ``amount``
+    and ``order_id``. Views, cart additions and reviews may leave them out:
+    the stored quantity is then 1, the amount 0 and the order id the
+    ``event_id``, so that each such event is an order of its own.
+    """
+
+    # The same rule in the OpenAPI document, for clients and generators.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "properties": {
+                    "event_type": {"enum": sorted(k.value for k in ORDER_LINE_EVENTS)}
+                },
+                "required": ["event_type"],
+            },
+            "then": {
+                "required": ["quantity", "amount", "order_id"],
+                "properties": {
+                    "quantity": {"type": "number"},
+                    "amount": {"type": "number"},
+                    "order_id": {"type": "string"},
+                },
+            },
+        }
+    )
 
     event_id: Id = Field(description="Unique id of the event; the idempotency key.")
-    customer_id: Id | None = Field(
+    customer_id: CustomerId | None = Field(
         default=None,
         description="The shop's own customer id, pseudonymized before storage; "
         "null for anonymous events.",
     )
     item_id: Id
     event_type: EventKind
-    quantity: float = Field(ge=0, le=MAX_QUANTITY)
-    amount: float = Field(
-        ge=0, le=MAX_MONEY, description="Money paid for the line after discounts."
+    quantity: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_QUANTITY,
+        validate_default=True,
+        description=f"Units. {_ORDER_LINE_FIELD} Other events default to 1.",
+    )
+    amount: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_MONEY,
+        validate_default=True,
+        description="Money paid for the line after discounts. "
+        f"{_ORDER_LINE_FIELD} Other events default to 0.",
     )
     discount: float = Field(default=0.0, ge=0, le=MAX_MONEY)
     timestamp: Timestamp
-    order_id: Id
+    order_id: Id | None = Field(
+        default=None,
+        validate_default=True,
+        description=f"{_ORDER_LINE_FIELD} Other events default to their event_id.",
+    )
     channel: Id | None = None
+
+    @field_validator("quantity", "amount", "order_id", mode="after")
+    @classmethod
+    def _default_outside_orders(
+        cls, value: float | str | None, info: ValidationInfo
+    ) -> float | str | None:
+        """Fill a missing order field of a non-order event, or reject it."""
+        event_type = info.data.get("event_type")
+        if value is not None or event_type is None:
+            # Without a valid event_type, that field's own error is reported.
+            return value
+        if event_type in ORDER_LINE_EVENTS:
+            raise PydanticCustomError(
+                "missing",
+                "{field} is required for {event_type} events; only views, cart "
+                "additions and reviews may leave it out",
+                {"field": info.field_name, "event_type": event_type.value},
+            )
+        if info.field_name == "quantity":
+            return 1.0
+        if info.field_name == "amount":
+            return 0.0
+        return info.data.get("event_id")
 
 
 class EventBatch(RequestModel):
@@ -143,7 +203,7 @@ class DecisionContext(RequestModel):
 class DecisionRequest(RequestModel):
     """A request for the offer to show one customer now."""
 
-    customer_id: Id = Field(description="The shop's own customer id.")
+    customer_id: CustomerId
     context: DecisionContext = Field(default_factory=DecisionContext)
 
 
@@ -207,193 +267,25 @@ class FeedbackResult(BaseModel):
     recorded: bool
 
 
-# Campaigns: the specs of targeting.promotions with size and value bounds.
-
-
-class CurrencySpec(Currency):
-    """Currency of a campaign's money amounts."""
-
-    code: str = Field(default="USD", min_length=3, max_length=3, pattern=r"^[A-Z]+$")
-    symbol: str = Field(default="$", min_length=1, max_length=8, pattern=r"^[^\x00]+$")
-
-
-class ScopeSpec(Scope):
-    """Purchases a promotion applies to."""
-
-    values: list[Id] = Field(default_factory=list, max_length=MAX_LIST_VALUES)
-
-
-class CostModelSpec(CostModel):
-    """Costs of a promotion besides the discount."""
-
-    message_cost: float = Field(default=0.05, ge=0, le=MAX_MONEY)
-    redemption_cost: float = Field(default=0.0, ge=0, le=MAX_MONEY)
-
-
-class EligibilitySpec(Eligibility):
-    """Rules a customer must meet to receive a promotion."""
-
-    min_orders: int = Field(default=0, ge=0, le=1_000_000)
-    max_recency_days: float | None = Field(default=None, gt=0, le=100_000)
-    segments_include: list[Label] | None = Field(
-        default=None, max_length=MAX_LIST_VALUES
-    )
-    segments_exclude: list[Label] = Field(
-        default_factory=list, max_length=MAX_LIST_VALUES
-    )
-
-
-class ValiditySpec(Validity):
-    """First and last day, inclusive, in UTC."""
-
-    start: Day
-    end: Day
-
-
-class PromotionSpec(Promotion):
-    """One offer of a campaign."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    promotion_id: Id
-    value: float = Field(gt=0, le=MAX_MONEY)
-    scope: ScopeSpec = Field(default_factory=ScopeSpec)
-    items: list[Id] = Field(default_factory=list, max_length=MAX_LIST_VALUES)
-    min_spend: float = Field(default=0.0, ge=0, le=MAX_MONEY)
-    cost: CostModelSpec = Field(default_factory=CostModelSpec)
-    per_customer_cap: int = Field(default=1, ge=1, le=MAX_PER_CUSTOMER_CAP)
-    eligibility: EligibilitySpec = Field(default_factory=EligibilitySpec)
-
-
-class CampaignSpec(Campaign):
-    """A campaign with its promotions, as in the promotions file.
-
-    A campaign without a currency gets USD; set ``currency`` for any other.
-    """
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    campaign_id: Id
-    name: Label = ""
-    budget: float = Field(gt=0, le=MAX_MONEY)
-    validity: ValiditySpec
-    assignment: Assignment = "targeted"
-    channel: Id = "email"
-    currency: CurrencySpec | None = None
-    policy: PolicySpec | None = None
-    promotions: list[PromotionSpec] = Field(min_length=1, max_length=MAX_PROMOTIONS)
-
-    @model_validator(mode="after")
-    def _check_unique_promotions(self) -> CampaignSpec:
-        seen: set[str] = set()
-        for promotion in self.promotions:
-            if promotion.promotion_id in seen:
-                raise ValueError(
-                    f"duplicate promotion_id {promotion.promotion_id!r}; every "
-                    "promotion of a campaign needs its own id"
-                )
-            seen.add(promotion.promotion_id)
-        if self.policy is not None and self.assignment != "bandit":
-            raise ValueError(
-                f"a policy is only for campaigns with assignment 'bandit', not "
-                f"{self.assignment!r}; set assignment to 'bandit' or remove policy"
-            )
-        return self
-
-    def to_campaign(self) -> Campaign:
-        """Return the plain :class:`Campaign` with the effective currency."""
-        data = self.model_dump(mode="json")
-        data["currency"] = data["currency"] or Currency().model_dump()
-        return Campaign.model_validate(data)
-
-
-class PromotionView(BaseModel):
-    """A promotion as stored, with its status."""
-
-    promotion_id: str
-    status: CampaignStatus
-    kind: str
-    value: float
-    scope_type: ScopeType
-    scope_values: list[str]
-    min_spend: float
-    per_customer_cap: int
-    spec: dict
-
-
-class CampaignView(BaseModel):
-    """A campaign as stored: spec, budget, money reserved so far and status."""
-
-    campaign_id: str
-    name: str
-    status: CampaignStatus
-    assignment: str
-    channel: str
-    holdout_share: float | None
-    validity: Validity
-    currency: Currency
-    budget: Decimal
-    spent: Decimal
-    remaining: Decimal
-    promotions: list[PromotionView]
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-# Campaign report
-
-
-class LiftEstimate(BaseModel):
-    """Difference treated minus holdout of one metric, per customer.
-
-    ``defined`` is False, with a ``reason``, when the data do not identify
-    it; the numbers are then null.
-    """
-
-    metric: str
-    defined: bool
-    reason: str | None = None
-    treated_value: float | None = None
-    control_value: float | None = None
-    estimate: float | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    p_value: float | None = None
-    method: str = ""
-
-
-class LiftSummary(BaseModel):
-    """Lift of the campaign over its holdout group so far."""
-
-    status: Literal["ok", "not enough data"]
-    reason: str | None = None
-    window_days: float
-    confidence_level: float
-    customers_treated: int
-    customers_held_out: int
-    conversion_rate: LiftEstimate | None = None
-    revenue_per_customer: LiftEstimate | None = None
-    checks: list[dict] = Field(default_factory=list)
-
-
-class CampaignReportView(BaseModel):
-    """Spend, decisions, outcomes and lift of one campaign so far."""
-
-    campaign_id: str
-    status: CampaignStatus
-    currency: str
-    budget: Decimal
-    spent: Decimal
-    remaining: Decimal
-    decisions_sent: int
-    decisions_held_out: int
-    redemptions: int
-    orders: int
-    redemption_revenue: float
-    lift: LiftSummary
-
-
 # Customers
+
+
+class CustomerPreferences(RequestModel):
+    """A customer's offer consent and message language, as the store keeps them.
+
+    Both keys are required: a PUT replaces both values, and null clears one,
+    so that the published run's value applies again.
+    """
+
+    consent: StrictBool | None = Field(
+        description="False: the customer opted out of offers. Null: unknown, "
+        "which the decisions take from the published run, and count as consent "
+        "when the run has none either."
+    )
+    locale: Locale | None = Field(
+        description="Message language, e.g. en or zh-CN. Null: the published "
+        "run's locale, then the run's default."
+    )
 
 
 class ErasureResult(BaseModel):
