@@ -1,8 +1,10 @@
 """Behaviour features per customer: recency, frequency, spend, returns, discounts.
 
-Every feature is computed from the canonical events table with vectorised
-group-bys. Anonymous lines (missing customer id) are left out, because a
-profile describes one known customer.
+The behaviour features are defined once, as Ibis expressions in
+:mod:`promoloop.engine.behaviour`, so the same definition runs on DuckDB or
+Spark. :func:`behaviour_features` is the pandas entry point: it runs that
+definition on an in-process DuckDB database. Anonymous lines (missing
+customer id) are left out, because a profile describes one known customer.
 """
 
 from __future__ import annotations
@@ -11,29 +13,41 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from promoloop.engine import Engine
+from promoloop.engine.behaviour import (
+    BEHAVIOUR_COLUMNS,
+    INPUT_COLUMNS,
+    collect_behaviour,
+)
 from promoloop.vocabulary import Columns as C
 from promoloop.vocabulary import EventType
+
+__all__ = [
+    "BEHAVIOUR_COLUMNS",
+    "DAY",
+    "behaviour_features",
+    "discount_share_of_value",
+    "known_customer_events",
+    "population_discount_share",
+]
 
 logger = logging.getLogger(__name__)
 
 DAY = pd.Timedelta(days=1)
 
-BEHAVIOUR_COLUMNS = [
-    "recency_days",
-    "frequency",
-    "monetary",
-    "gross_spend",
-    "returns_value",
-    "return_rate",
-    "avg_order_value",
-    "basket_size",
-    "units_per_order",
-    "interpurchase_days",
-    "discount_share",
-    "tenure_days",
-    "zero_price_only",
-]
+# Arrow types for input columns that contain no value, so their type is unknown.
+_EMPTY_COLUMN_TYPES = {
+    C.customer_id: pa.string(),
+    C.event_type: pa.string(),
+    C.order_id: pa.string(),
+    C.item_id: pa.string(),
+    C.timestamp: pa.timestamp("us", tz="UTC"),
+    C.quantity: pa.float64(),
+    C.amount: pa.float64(),
+    C.discount: pa.float64(),
+}
 
 
 def known_customer_events(events: pd.DataFrame) -> pd.DataFrame:
@@ -55,18 +69,22 @@ def known_customer_events(events: pd.DataFrame) -> pd.DataFrame:
 def behaviour_features(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """Compute the behaviour features of every known customer.
 
+    Runs :func:`promoloop.engine.behaviour.behaviour_table` on an in-process
+    DuckDB database. Use that function with :class:`promoloop.engine.Engine`
+    to compute the same table on Spark or on Parquet files.
+
     Parameters
     ----------
     events : DataFrame
         Canonical events table; events after ``as_of`` must already be removed.
     as_of : Timestamp
-        Observation end, timezone-aware UTC.
+        Observation end, timezone-aware UTC (a naive value is taken as UTC).
 
     Returns
     -------
     DataFrame
-        Indexed by ``customer_id`` (every customer with at least one event),
-        with the columns of :data:`BEHAVIOUR_COLUMNS`:
+        Indexed by ``customer_id`` (every customer with at least one event,
+        ascending), with the columns of :data:`BEHAVIOUR_COLUMNS`:
 
         - ``recency_days``: days from the last purchase to ``as_of`` (missing
           when the customer never bought).
@@ -81,69 +99,32 @@ def behaviour_features(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFram
           volumes (fuel sold by the hundredth of a gallon).
         - ``units_per_order``: mean units per purchase order.
         - ``interpurchase_days``: mean gap in days between distinct purchase
-          days (missing for customers who bought on one day only).
+          days (UTC dates; missing for customers who bought on one day only).
         - ``discount_share``: share of purchase lines with a discount above 0.
         - ``tenure_days``: days from the first event of any type to ``as_of``.
         - ``zero_price_only``: True when the customer has purchase lines and
           all of them had amount 0.
+
+        The ratios per order are missing for customers without purchase
+        orders. Missing amounts, quantities and discounts count as 0 in
+        sums, and a line with a missing discount counts as not discounted.
     """
-    known = known_customer_events(events)
-    customer_ids = pd.Index(known[C.customer_id].unique(), name=C.customer_id)
-    out = pd.DataFrame(index=customer_ids.sort_values())
-
-    # Tenure from the first event of any kind
-    first_seen = known.groupby(C.customer_id)[C.timestamp].min()
-    out["tenure_days"] = (as_of - first_seen) / DAY
-
-    # Purchase lines: orders, spend, units, discounts
-    purchases = known[known[C.event_type] == EventType.PURCHASE]
-    by_customer = purchases.groupby(C.customer_id)
-    out["recency_days"] = (as_of - by_customer[C.timestamp].max()) / DAY
-    out["frequency"] = by_customer[C.order_id].nunique()
-    out["gross_spend"] = by_customer[C.amount].sum()
-    units = by_customer[C.quantity].sum()
-    out["discount_share"] = (
-        (purchases[C.discount] > 0).groupby(purchases[C.customer_id]).mean()
-    )
-    out["zero_price_only"] = (
-        (purchases[C.amount] == 0).groupby(purchases[C.customer_id]).all()
-    )
-
-    # Refunds
-    returns = known[known[C.event_type] == EventType.RETURN]
-    out["returns_value"] = returns.groupby(C.customer_id)[C.amount].sum()
-
-    # Fill customers without purchases or returns, then derive ratios
-    out["frequency"] = out["frequency"].fillna(0).astype("int64")
-    out["gross_spend"] = out["gross_spend"].fillna(0.0)
-    out["returns_value"] = out["returns_value"].fillna(0.0)
-    out["zero_price_only"] = out["zero_price_only"].fillna(False).astype(bool)
-    out["monetary"] = out["gross_spend"] - out["returns_value"]
-    has_spend = out["gross_spend"] > 0
-    out["return_rate"] = (out["returns_value"] / out["gross_spend"]).where(has_spend)
-    orders = out["frequency"].where(out["frequency"] > 0)
-    out["avg_order_value"] = out["gross_spend"] / orders
-    distinct_items = (
-        purchases.drop_duplicates([C.order_id, C.item_id])
-        .groupby(C.customer_id)[C.item_id]
-        .size()
-    )
-    out["basket_size"] = distinct_items.reindex(out.index) / orders
-    out["units_per_order"] = units.reindex(out.index) / orders
-
-    # Mean gap between distinct purchase days
-    out["interpurchase_days"] = _interpurchase_days(purchases).reindex(out.index)
-
+    with Engine.duckdb() as engine:
+        table = engine.register_frame("events", _engine_input(events))
+        out = collect_behaviour(engine, table, as_of)
+    out.index = out.index.astype(events[C.customer_id].dtype)
     logger.debug("behaviour features for %d customers", len(out))
-    return out[BEHAVIOUR_COLUMNS]
+    return out
 
 
-def _interpurchase_days(purchases: pd.DataFrame) -> pd.Series:
-    days = purchases[C.timestamp].dt.floor("D")
-    span = days.groupby(purchases[C.customer_id]).agg(["min", "max", "nunique"])
-    gaps = span["nunique"] - 1
-    mean_gap = ((span["max"] - span["min"]) / DAY) / gaps.where(gaps > 0)
-    return mean_gap.astype("float64")
+def _engine_input(events: pd.DataFrame) -> pa.Table:
+    """Convert the columns the features read to Arrow, typing empty columns."""
+    table = pa.Table.from_pandas(events[INPUT_COLUMNS], preserve_index=False)
+    for index, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            column = table.column(index).cast(_EMPTY_COLUMN_TYPES[field.name])
+            table = table.set_column(index, field.name, column)
+    return table
 
 
 def discount_share_of_value(events: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,282 @@
+"""Time and memory of the behaviour features from 1M events up, on four engines.
+
+For each size the script generates a synthetic shop (cached under
+``--cache``, reused when its settings match), then computes the behaviour
+features from its Parquet files four ways, each in its own process (see
+``promoloop.benchmarks.scale_tasks``):
+
+- ``ibis-duckdb``: the Ibis definition on DuckDB,
+- ``ibis-spark``: the same definition on Spark ``local[2]``, with the
+  session start-up reported on its own,
+- ``duckdb-sql``: one hand-written DuckDB SQL query (the reference),
+- ``pandas``: Parquet read into pandas, then plain group-bys.
+
+Time is the wall time from the first read of the Parquet files to the
+pandas result (Spark start-up excluded and reported apart). Peak memory is
+the larger of two figures: the largest resident set of the worker process
+and its children (the Spark JVM included), sampled every 50 ms with
+psutil, and the worker's own peak from ``getrusage``. Every result is
+compared with the reference table.
+
+It writes ``benchmarks/results/scale.json`` and prints a Markdown section
+(``--markdown FILE`` also writes it to a file).
+
+Usage::
+
+    python benchmarks/scale.py [--sizes 1000000,10000000] [--cache DIR]
+        [--markdown FILE] [--tasks duckdb-sql,ibis-duckdb,ibis-spark,pandas]
+
+Needs the ``spark`` and ``bench`` extras (pyspark, psutil) and Java 17.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+
+from promoloop.benchmarks.scale_tasks import SPARK_DRIVER_MEMORY, TASKS
+from promoloop.benchmarks.synthetic_dataset import cached_shop
+from promoloop.benchmarks.synthetic_events import shop_for_events
+from promoloop.engine.behaviour import BEHAVIOUR_COLUMNS
+
+HERE = Path(__file__).resolve().parent
+REFERENCE = "duckdb-sql"
+SAMPLE_SECONDS = 0.05
+
+
+def measure(task: str, shop: Path, as_of: pd.Timestamp, out: Path) -> dict:
+    """Run one task in a child process and sample its memory until it ends."""
+    command = [sys.executable, "-m", "promoloop.benchmarks.scale_tasks"]
+    command += [task, str(shop), as_of.isoformat(), str(out)]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = psutil.Process(child.pid)
+    peak = 0
+    while child.poll() is None:
+        peak = max(peak, _tree_rss(process))
+        time.sleep(SAMPLE_SECONDS)
+    stdout, stderr = child.communicate()
+    wall = time.perf_counter() - started
+    if child.returncode != 0:
+        raise RuntimeError(
+            f"task {task} failed with exit code {child.returncode}:\n"
+            + stderr.decode(errors="replace")[-3000:]
+        )
+    report = json.loads(stdout.decode().strip().splitlines()[-1])
+    phases = report["phases"]
+    return {
+        "seconds": phases["total"] - phases.get("startup", 0.0),
+        "startup_seconds": phases.get("startup"),
+        "phases": phases,
+        "process_seconds": wall,
+        # Sampling can miss a short peak that the worker's own maximum saw
+        "peak_rss_mib": max(peak / 2**20, report["python_peak_mib"]),
+        "sampled_peak_mib": peak / 2**20,
+        "python_peak_mib": report["python_peak_mib"],
+        "rows": report["rows"],
+    }
+
+
+def _tree_rss(process: psutil.Process) -> int:
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def max_difference(table: pd.DataFrame, reference: pd.DataFrame) -> float:
+    """Return the largest absolute difference over all feature values."""
+    if not table.index.equals(reference.index):
+        return float("inf")
+    largest = 0.0
+    for column in BEHAVIOUR_COLUMNS:
+        left = table[column].to_numpy(dtype="float64")
+        right = reference[column].to_numpy(dtype="float64")
+        if not np.array_equal(np.isnan(left), np.isnan(right)):
+            return float("inf")
+        both = ~np.isnan(left)
+        if both.any():
+            largest = max(largest, float(np.abs(left[both] - right[both]).max()))
+    return largest
+
+
+def run_size(n_events: int, tasks: list[str], cache: Path) -> dict:
+    """Generate (or reuse) one shop and measure every task on it."""
+    config = shop_for_events(n_events)
+    started = time.perf_counter()
+    shop = cached_shop(config, cache / f"shop-{n_events}", show_progress=True)
+    generation_seconds = time.perf_counter() - started
+    as_of = config.first_day + pd.Timedelta(days=config.days)
+    disk = sum(f.stat().st_size for f in shop.events_path.rglob("*.parquet"))
+    print(f"{n_events:,} events requested, {shop.n_events:,} generated")
+
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        tables = {}
+        for task in tasks:
+            out = Path(scratch) / f"{task}.parquet"
+            results[task] = measure(task, shop.root, as_of, out)
+            tables[task] = pd.read_parquet(out)
+            print(f"  {task}: {results[task]['seconds']:.1f} s")
+        reference = tables.get(REFERENCE)
+        for task, table in tables.items():
+            if reference is not None:
+                results[task]["max_abs_difference"] = max_difference(table, reference)
+
+    for result in results.values():
+        result["events_per_second"] = shop.n_events / result["seconds"]
+        if REFERENCE in results:
+            result["ratio_to_reference"] = (
+                result["seconds"] / results[REFERENCE]["seconds"]
+            )
+    return {
+        "requested_events": n_events,
+        "events": shop.n_events,
+        "event_counts": shop.event_counts,
+        "customers": results[tasks[0]]["rows"],
+        "days": config.days,
+        "parquet_mib": disk / 2**20,
+        "parquet_files": sum(1 for _ in shop.events_path.rglob("*.parquet")),
+        "generation_seconds": generation_seconds,
+        "tasks": results,
+    }
+
+
+def environment() -> dict:
+    """Return the machine and the library versions behind the figures."""
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True)
+    packages = ["duckdb", "ibis-framework", "pyspark", "pandas", "pyarrow"]
+    return {
+        "machine": platform.platform(),
+        "cores": psutil.cpu_count(),
+        "memory_gib": psutil.virtual_memory().total / 2**30,
+        "python": platform.python_version(),
+        "java": java.stderr.splitlines()[0] if java.returncode == 0 else None,
+        "versions": {name: version(name) for name in packages},
+        "spark": {"master": "local[2]", "driver_memory": SPARK_DRIVER_MEMORY},
+        "date": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d"),
+    }
+
+
+def markdown(payload: dict) -> str:
+    """Format the results as a Markdown section for docs/benchmarks.md."""
+    env = payload["environment"]
+    lines = [
+        "## Scale: behaviour features from Parquet on DuckDB, Spark and pandas",
+        "",
+        "```bash",
+        ".venv/bin/python benchmarks/scale.py --sizes "
+        + ",".join(str(r["requested_events"]) for r in payload["sizes"]),
+        "```",
+        "",
+        f"Measured on {env['date']}: {env['cores']} cores, "
+        f"{env['memory_gib']:.0f} GiB, Python {env['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+        + f", {env['java']}. Spark runs `local[2]` with "
+        f"{env['spark']['driver_memory']} of driver memory.",
+        "",
+        "Each run reads a synthetic shop (`promoloop.benchmarks.synthetic_events`:",
+        "Zipf item popularity, gamma-Poisson customers, seasonality, returns,",
+        "views and carts) from Parquet partitioned by day, and returns the",
+        "behaviour-feature table in pandas. Seconds run from the first read to",
+        "the pandas result; Spark's session start-up is listed apart. Peak RSS",
+        "covers the worker process and its children (the JVM for Spark). The",
+        "ratio divides by the hand-written DuckDB SQL query. Max difference is",
+        "the largest absolute difference from that query's table.",
+        "",
+        "| events | customers | engine | seconds | vs DuckDB SQL "
+        "| events/s | peak RSS (MiB) | max difference |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for size in payload["sizes"]:
+        for task, result in size["tasks"].items():
+            lines.append(
+                f"| {size['events']:,} | {size['customers']:,} | {task} "
+                f"| {result['seconds']:.1f} "
+                f"| {result.get('ratio_to_reference', float('nan')):.2f} "
+                f"| {result['events_per_second']:,.0f} "
+                f"| {result['peak_rss_mib']:,.0f} "
+                f"| {result.get('max_abs_difference', float('nan')):.1e} |"
+            )
+    lines += ["", "| events | Parquet (MiB) | files | Spark start-up (s) |"]
+    lines += ["|---:|---:|---:|---:|"]
+    for size in payload["sizes"]:
+        spark = size["tasks"].get("ibis-spark", {})
+        startup = spark.get("startup_seconds")
+        startup_text = "" if startup is None else f"{startup:.1f}"
+        lines.append(
+            f"| {size['events']:,} | {size['parquet_mib']:.0f} "
+            f"| {size['parquet_files']} | {startup_text} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes",
+        default="1000000",
+        help="comma-separated numbers of events to generate (default 1000000)",
+    )
+    parser.add_argument(
+        "--tasks",
+        default=",".join(TASKS),
+        help="comma-separated tasks to run (default: all four)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "promoloop-scale",
+        help="folder of the generated shops, reused across runs "
+        "(default: promoloop-scale in the temporary folder)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=HERE / "results" / "scale.json",
+        help="output file of the raw results",
+    )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        help="also write the Markdown section to this file (it is always printed)",
+    )
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    tasks = args.tasks.split(",")
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown:
+        parser.error(f"unknown task(s) {unknown}; choose from {sorted(TASKS)}")
+
+    payload = {
+        "environment": environment(),
+        "sizes": [run_size(n, tasks, args.cache) for n in sizes],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    section = markdown(payload)
+    if args.markdown is not None:
+        args.markdown.write_text(section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""Engines: an Ibis backend plus the steps to load tables and collect results.
+
+The feature code is written once as Ibis expressions. An :class:`Engine`
+decides where they run: DuckDB in this process (the default) or Apache Spark
+through a ``SparkSession``. Spark is an optional dependency (the ``spark``
+extra) and needs a Java runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import ibis
+import pandas as pd
+import pyarrow as pa
+from ibis.backends import BaseBackend
+
+from promoloop.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+DUCKDB = "duckdb"
+SPARK = "spark"
+
+# Log4j 2 settings for the Spark driver: errors only, on standard error.
+_QUIET_LOG4J = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+"""
+
+
+# DuckDB types that Ibis does not map, and the type they are read as.
+_DUCKDB_CASTS = {"TIMESTAMP_NS": "TIMESTAMP", "TIMESTAMPTZ_NS": "TIMESTAMPTZ"}
+
+
+class Engine:
+    """An Ibis backend with table registration and collection to pandas.
+
+    Build one with :meth:`duckdb` or :meth:`spark`. An engine can be used as
+    a context manager, which closes it on exit.
+
+    Parameters
+    ----------
+    backend : ibis.backends.BaseBackend
+        Connected Ibis backend.
+    name : str
+        ``"duckdb"`` or ``"spark"``.
+    """
+
+    def __init__(self, backend: BaseBackend, name: str) -> None:
+        self.backend = backend
+        self.name = name
+        self._spark_session: Any = None
+        self._stop_session_on_close = False
+        self._scratch_dir: tempfile.TemporaryDirectory | None = None
+
+    # Construction
+
+    @classmethod
+    def duckdb(
+        cls, database: str | Path = ":memory:", *, threads: int | None = None
+    ) -> Engine:
+        """Connect an in-process DuckDB database.
+
+        Parameters
+        ----------
+        database : str or Path, default ":memory:"
+            Database file, or ``":memory:"`` for a database that lives only
+            as long as the engine.
+        threads : int, optional
+            DuckDB worker threads; DuckDB's own default (all cores) when
+            omitted.
+
+        Returns
+        -------
+        Engine
+        """
+        config = {} if threads is None else {"threads": threads}
+        backend = ibis.duckdb.connect(database, **config)
+        return cls(backend, DUCKDB)
+
+    @classmethod
+    def spark(
+        cls,
+        master: str = "local[2]",
+        *,
+        shuffle_partitions: int = 4,
+        driver_memory: str = "2g",
+        app_name: str = "promoloop",
+        config: Mapping[str, str] | None = None,
+    ) -> Engine:
+        """Start (or join) a Spark session and connect Ibis to it.
+
+        When a session is already active in this process, Spark returns it
+        with its JVM settings unchanged, and :meth:`close` leaves it running.
+        A new session computes in UTC, logs errors only, has no web UI and
+        keeps its warehouse folder in a temporary directory. In local mode
+        it binds to 127.0.0.1.
+
+        Parameters
+        ----------
+        master : str, default "local[2]"
+            Spark master URL; ``local[N]`` runs N worker threads in this
+            machine's JVM.
+        shuffle_partitions : int, default 4
+            ``spark.sql.shuffle.partitions``. Spark's default of 200 makes
+            every group-by on small data pay for 200 tasks.
+        driver_memory : str, default "2g"
+            ``spark.driver.memory``; in local mode this is all the memory
+            Spark gets. It applies only when this call starts the JVM.
+        app_name : str, default "promoloop"
+            Application name shown in Spark's logs.
+        config : mapping of str to str, optional
+            Further Spark settings, applied last.
+
+        Returns
+        -------
+        Engine
+
+        Raises
+        ------
+        ImportError
+            If pyspark is not installed (install ``promoloop[spark]``).
+        """
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as error:
+            raise ImportError(
+                "the Spark engine needs pyspark; install it with "
+                "`pip install 'promoloop[spark]'`"
+            ) from error
+
+        scratch = tempfile.TemporaryDirectory(prefix="promoloop-spark-")
+        log_config = Path(scratch.name) / "log4j2.properties"
+        log_config.write_text(_QUIET_LOG4J)
+        if master.startswith("local"):
+            # Spark picks the first non-loopback address otherwise, and warns.
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        settings = {
+            "spark.sql.shuffle.partitions": str(shuffle_partitions),
+            "spark.default.parallelism": str(shuffle_partitions),
+            "spark.driver.memory": driver_memory,
+            "spark.sql.session.timeZone": "UTC",
+            "spark.sql.execution.arrow.pyspark.enabled": "true",
+            # Fail instead of a silent row-by-row conversion that loses nulls.
+            "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.sql.warehouse.dir": str(Path(scratch.name) / "warehouse"),
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={log_config}",
+        }
+        if master.startswith("local"):
+            settings["spark.driver.bindAddress"] = "127.0.0.1"
+            settings["spark.driver.host"] = "127.0.0.1"
+        settings.update(config or {})
+
+        joined = SparkSession.getActiveSession()
+        builder = SparkSession.builder.master(master).appName(app_name)
+        for key, value in settings.items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+        logger.info("Spark session ready: master %s", session.sparkContext.master)
+
+        engine = cls(ibis.pyspark.connect(session), SPARK)
+        engine._spark_session = session
+        # A session that was already running belongs to its creator.
+        engine._stop_session_on_close = joined is None
+        engine._scratch_dir = scratch
+        return engine
+
+    # Tables
+
+    def register_frame(self, name: str, frame: pd.DataFrame | pa.Table) -> ibis.Table:
+        """Register a pandas DataFrame or an Arrow table as a table.
+
+        A DataFrame goes through Arrow, so ``NaN`` in float columns and
+        ``None`` or ``NaN`` in string columns become nulls. Timestamps are
+        truncated to microseconds, the resolution of Spark's timestamps and
+        of the timestamp types that Ibis reads from DuckDB. DuckDB scans the
+        Arrow data without copying it into the database. Spark copies it
+        into the JVM.
+
+        Parameters
+        ----------
+        name : str
+            Table name; an existing table of that name is replaced.
+        frame : DataFrame or pyarrow.Table
+            Data. The index of a DataFrame is not registered.
+
+        Returns
+        -------
+        ibis.Table
+        """
+        if isinstance(frame, pd.DataFrame):
+            frame = pa.Table.from_pandas(frame, preserve_index=False)
+        frame = _timestamps_in_microseconds(frame)
+        if self.name == SPARK:
+            # Spark 4 builds a DataFrame from Arrow directly. Ibis's own path
+            # goes through pandas, and Spark's row-by-row fallback for chunked
+            # string columns kept missing ids as non-null "NaN" values.
+            spark_frame = self._spark_session.createDataFrame(frame)
+            spark_frame.createOrReplaceTempView(name)
+            return self.backend.table(name)
+        self.backend.create_view(name, ibis.memtable(frame), overwrite=True)
+        return self.backend.table(name)
+
+    def register_parquet(self, name: str, path: str | Path) -> ibis.Table:
+        """Register a Parquet dataset (a file or a folder) as a table.
+
+        A folder may be partitioned hive style (``date=2024-01-31/...``).
+        The partition keys become columns, typed by the engine's inference
+        (``date`` becomes a date on DuckDB and on Spark). On DuckDB,
+        nanosecond timestamps are read as microseconds.
+
+        Parameters
+        ----------
+        name : str
+            Table name; an existing table of that name is replaced.
+        path : str or Path
+            A Parquet file, or a folder of Parquet files at any depth.
+
+        Returns
+        -------
+        ibis.Table
+
+        Raises
+        ------
+        InputError
+            If ``path`` does not exist.
+
+        Notes
+        -----
+        Spark 4 rejects Parquet timestamps stored in nanoseconds (pandas'
+        default unit); write them in microseconds for Spark, for example
+        with ``DataFrame.to_parquet(path, coerce_timestamps="us")``.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise InputError(
+                "Parquet dataset not found",
+                file=str(path),
+                fix="pass a Parquet file or a folder of Parquet files",
+            )
+        if self.name == DUCKDB:
+            return self._register_parquet_duckdb(name, path)
+        return self.backend.read_parquet(str(path), table_name=name)
+
+    def _register_parquet_duckdb(self, name: str, path: Path) -> ibis.Table:
+        """Create a DuckDB view over the files, casting types Ibis cannot read."""
+        source = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+        scan = "read_parquet({}, hive_partitioning = {})".format(
+            _sql_string(source), "true" if path.is_dir() else "false"
+        )
+        connection = self.backend.con
+        described = connection.sql(f"DESCRIBE SELECT * FROM {scan}").fetchall()
+        columns = []
+        for column, column_type, *_ in described:
+            quoted = _sql_identifier(column)
+            cast = _DUCKDB_CASTS.get(column_type)
+            columns.append(f"CAST({quoted} AS {cast}) AS {quoted}" if cast else quoted)
+        connection.execute(
+            f"CREATE OR REPLACE TEMP VIEW {_sql_identifier(name)} AS "
+            f"SELECT {', '.join(columns)} FROM {scan}"
+        )
+        return self.backend.table(name)
+
+    # Results
+
+    def to_pandas(self, expr: ibis.Table) -> pd.DataFrame:
+        """Run an expression and collect its result as a pandas DataFrame."""
+        return self.backend.to_pandas(expr)
+
+    def close(self) -> None:
+        """Disconnect, stop the Spark session this engine started, drop scratch."""
+        if self._stop_session_on_close:
+            self._spark_session.stop()
+            self._stop_session_on_close = False
+        elif self.name == DUCKDB:
+            self.backend.disconnect()
+        if self._scratch_dir is not None:
+            self._scratch_dir.cleanup()
+            self._scratch_dir = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Engine({self.name!r})"
+
+
+def _timestamps_in_microseconds(table: pa.Table) -> pa.Table:
+    """Cast nanosecond timestamp columns to microseconds, truncating."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+            target = pa.timestamp("us", tz=field.type.tz)
+            column = table.column(index).cast(target, safe=False)
+            table = table.set_column(index, field.name, column)
+    return table
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
