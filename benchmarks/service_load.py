@@ -39,6 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
 import numpy as np
 import pandas as pd
@@ -260,9 +261,12 @@ def _busy(*processes: psutil.Process) -> float:
 
 async def _load(base, token, households, rate, seconds, meter) -> dict:
     headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=30.0
+    # aiohttp rather than httpx: the client shares the server's two cores,
+    # and aiohttp spends several times less CPU per request.
+    connector = aiohttp.TCPConnector(limit=200)
+    timeout = aiohttp.ClientTimeout(total=30.0)
+    async with aiohttp.ClientSession(
+        base_url=base, headers=headers, connector=connector, timeout=timeout
     ) as client:
         # Warm-up: every household once, a few at a time.
         for start in range(0, len(households), 50):
@@ -302,15 +306,18 @@ async def _load(base, token, households, rate, seconds, meter) -> dict:
     }
 
 
-async def _decide(client: httpx.AsyncClient, household: str) -> str:
+async def _decide(client: aiohttp.ClientSession, household: str) -> str:
     """Ask for one household's offer; return the HTTP status and the outcome."""
     try:
-        response = await client.post("/v1/decisions", json={"customer_id": household})
-    except httpx.HTTPError as error:
+        async with client.post(
+            "/v1/decisions", json={"customer_id": household}
+        ) as response:
+            if response.status != 200:
+                return str(response.status)
+            body = await response.json()
+    except (aiohttp.ClientError, TimeoutError) as error:
         return f"client error {type(error).__name__}"
-    if response.status_code != 200:
-        return str(response.status_code)
-    return f"200 {response.json()['status']}"
+    return f"200 {body['status']}"
 
 
 def _print_row(backend: str, row: dict) -> None:
