@@ -71,7 +71,9 @@ def log_frame(rows: list[tuple], pscore: float | None = None) -> pd.DataFrame:
     frame["user_feature_0"] = ["a", "b", "a"] * (len(rows) // 3) + ["a"] * (
         len(rows) % 3
     )
-    frame["user-item_affinity_0"] = 0.0
+    # One affinity column per item, as in the dataset: three items here.
+    for item in range(3):
+        frame[f"user-item_affinity_{item}"] = 0.0
     return frame
 
 
@@ -389,3 +391,16 @@ def test_command_on_real_samples(data_dir, tmp_path):
         uniform /= log.n_actions
         ips = InversePropensityScoring().estimate_policy_value(log, uniform)
         assert ips == pytest.approx(random["click"].mean(), rel=1e-12)
+
+
+def test_item_beyond_affinity_columns_raises(tmp_path):
+    bts = log_frame(BTS_ROWS)
+    bts.loc[4, "item_id"] = 999
+    folder = write_logs(tmp_path, log_frame(RANDOM_ROWS, 1 / 3), bts)
+
+    with pytest.raises(InputError, match="item id beyond the file's 3 items") as err:
+        load_campaign(folder, "all")
+
+    assert err.value.row == 5
+    assert err.value.value == 999
+    assert err.value.column == "item_id"

@@ -305,3 +305,137 @@ def test_ope_needs_one_source(tmp_path):
 
     assert outcome.exit_code == 2
     assert "either --data-dir" in outcome.output
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"policy": {"kind": "epsilon_greedy", "min_probability": 0.4}}, "0.3333"),
+        ({"promotions": [promotion("none")]}, "reserved name"),
+        ({"policy": {"kind": "linucb", "params": {"beta": 1}}}, "alpha"),
+    ],
+)
+def test_bandit_campaign_checks(client, keys, change, message):
+    spec = bandit_campaign() | change
+
+    response = client.post("/v1/campaigns", json=spec, headers=auth(keys["admin"]))
+
+    assert response.status_code == 422
+    assert message in response.text
+
+
+def test_broken_policy_spares_other_campaigns(store, keys, client):
+    customers = customer_ids(10)
+    publish_bandit(store, customers)
+    with store.session() as session:
+        session.add(
+            PolicyRecord(
+                campaign_id="b",
+                version=1,
+                kind="linucb",
+                state={"kind": "unknown"},
+                reward="conversion",
+                window_days=14,
+                decisions_used=0,
+            )
+        )
+
+    answers = decide(client, keys, customers)
+
+    # The bandit campaign makes no decision; the targeted one still offers.
+    assert {answer["campaign_id"] for answer in answers} == {"t"}
+    assert {answer["status"] for answer in answers} <= {"offer", "holdout"}
+
+
+def test_redemptions_count_as_orders(store, keys, client):
+    customers = customer_ids(60)
+    publish_bandit(store, customers)
+    answers = decide(client, keys, customers)
+    headers = auth(keys["ingest"])
+    for answer in answers:
+        if answer["status"] != "offer":
+            continue
+        body = {
+            "feedback_id": f"r-{answer['decision_id']}",
+            "decision_id": answer["decision_id"],
+            "kind": "redemption",
+            "revenue": 40.0,
+            "margin": 10.0,
+        }
+        assert client.post("/v1/feedback", json=body, headers=headers).is_success
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=15)
+    result = learn_policy(store, "b", as_of=later)
+
+    assert result.mean_reward["b-good"] == 1.0
+    assert result.mean_reward["b-poor"] == 1.0
+    assert result.mean_reward["none"] == 0.0
+
+
+def test_learn_without_decisions(store, keys, client):
+    publish_bandit(store, customer_ids(3))
+
+    result = learn_policy(store, "b")
+
+    assert result.version is None
+    assert result.decisions_read == 0
+
+
+def test_incremental_refits_changed_policy(store, keys, client):
+    customers = customer_ids(30)
+    publish_bandit(store, customers)
+    decide(client, keys, customers)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=15)
+    learn_policy(store, "b", as_of=later)
+    changed = bandit_campaign()
+    changed["policy"] = {"kind": "linucb", "reward": "revenue"}
+    response = client.put("/v1/campaigns/b", json=changed, headers=auth(keys["admin"]))
+    assert response.status_code == 200, response.text
+
+    result = learn_policy(store, "b", mode="incremental", as_of=later)
+
+    assert result.version == 2
+    assert result.decisions_used == 30
+    with store.session() as session:
+        assert load_policy(session, "b").policy.kind == "linucb"
+
+
+@pytest.mark.parametrize(
+    ("candidate", "message"),
+    [
+        ("-1", "whole number from 1"),
+        ("99999999999999999999999", "whole number from 1"),
+        ("1.5", "whole number from 1"),
+        ("{not json", "policy spec as JSON"),
+        ('{"kind": "bogus"}', "kind"),
+    ],
+)
+def test_ope_rejects_bad_candidates(store, keys, client, tmp_path, candidate, message):
+    publish_bandit(store, customer_ids(3))
+    url = store.url.render_as_string(hide_password=False)
+
+    outcome = CliRunner().invoke(
+        app,
+        [
+            "ope", "--from-store", "--campaign", "b", "--candidate", candidate,
+            "--database-url", url, "--out", str(tmp_path / "out"),
+        ],
+    )  # fmt: skip
+
+    assert outcome.exit_code == 2
+    assert message in outcome.output
+    assert "Traceback" not in outcome.output
+
+
+def test_ope_bad_store_url(tmp_path):
+    outcome = CliRunner().invoke(
+        app,
+        [
+            "ope", "--from-store", "--campaign", "b", "--candidate", "1",
+            "--database-url", f"sqlite:///{tmp_path}/missing/store.db",
+            "--out", str(tmp_path / "out"),
+        ],
+    )  # fmt: skip
+
+    assert outcome.exit_code == 2
+    assert "cannot read the store" in outcome.output

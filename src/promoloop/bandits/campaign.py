@@ -9,12 +9,14 @@ batch runs, built by :func:`context_features`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from promoloop.bandits.base import NO_PROMOTION, BanditPolicy, policy_kinds
+from promoloop.errors import InputError
 
 if TYPE_CHECKING:
     from promoloop.targeting.promotions import Campaign, PolicySpec
@@ -46,11 +48,27 @@ def build_policy(spec: PolicySpec, actions: Sequence[str]) -> BanditPolicy:
         If a parameter is unknown to the kind or has an invalid value.
     """
     policy_class = policy_kinds()[spec.kind]
+    accepted = _parameters(policy_class)
+    unknown = sorted(set(spec.params) - set(accepted))
+    if unknown:
+        raise InputError(
+            f"unknown parameter of policy kind {spec.kind}",
+            value=", ".join(unknown),
+            expected=", ".join(accepted) or "no extra parameters",
+            fix="remove it from the policy's params, or choose another kind",
+        )
     options = dict(spec.params)
     options["min_probability"] = spec.min_probability
     if spec.kind in _CONTEXTUAL_KINDS:
         return policy_class(list(actions), len(FEATURE_NAMES), **options)
     return policy_class(list(actions), **options)
+
+
+def _parameters(policy_class: type[BanditPolicy]) -> list[str]:
+    """Return the keyword parameters a campaign's params may set for a kind."""
+    fixed = {"self", "actions", "n_features", "no_action", "min_probability"}
+    signature = inspect.signature(policy_class.__init__)
+    return [name for name in signature.parameters if name not in fixed]
 
 
 def context_features(frequency, recency_days) -> np.ndarray:

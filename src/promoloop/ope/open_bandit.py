@@ -27,6 +27,7 @@ from promoloop.errors import InputError
 from promoloop.ope.logs import BanditLog
 
 POLICIES = ("random", "bts")
+_AFFINITY_PREFIX = "user-item_affinity_"
 CAMPAIGNS = ("all", "men", "women")
 POSITIONS = (1, 2, 3)
 
@@ -404,8 +405,7 @@ def load_campaign(
     paths = {policy: log_path(data_dir, policy, campaign) for policy in POLICIES}
     frames = {policy: read_log_file(path) for policy, path in paths.items()}
 
-    # Both logs share the item codes 0 to the largest item id of either file.
-    n_items = 1 + max(int(frame[ITEM].max()) for frame in frames.values())
+    n_items = _item_count(frames, paths)
     random_log = to_bandit_log(frames["random"], paths["random"], n_items, True)
     bts_log = to_bandit_log(frames["bts"], paths["bts"], n_items, False)
     return OpenBanditCampaign(
@@ -415,3 +415,34 @@ def load_campaign(
         target_dist=position_distribution(bts_log),
         truth=on_policy_value(bts_log, alpha),
     )
+
+
+def _item_count(frames: dict[str, pd.DataFrame], paths: dict[str, Path]) -> int:
+    """Return the number of items both logs code from 0.
+
+    A log file has one ``user-item_affinity_<k>`` column per item, which
+    fixes the item count; an item id outside it is an error, because one
+    stray large id would make every array that many items wide. Without
+    those columns, the count is one more than the largest item id.
+    """
+    counts = {
+        policy: sum(str(c).startswith(_AFFINITY_PREFIX) for c in frame.columns)
+        for policy, frame in frames.items()
+    }
+    if not any(counts.values()):
+        return 1 + max(int(frame[ITEM].max()) for frame in frames.values())
+    n_items = max(counts.values())
+    for policy, frame in frames.items():
+        beyond = np.flatnonzero(frame[ITEM].to_numpy() >= n_items)
+        if beyond.size:
+            row = int(beyond[0])
+            raise InputError(
+                f"item id beyond the file's {n_items} items "
+                f"({_AFFINITY_PREFIX}0 to {n_items - 1})",
+                file=str(paths[policy]),
+                row=row + 1,
+                column=ITEM,
+                value=int(frame[ITEM].iloc[row]),
+                fix="correct the item id, or restore the file from the dataset",
+            )
+    return n_items

@@ -16,8 +16,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
 from promoloop.errors import ConfigError, InputError
+
+# Largest version a store's INTEGER column holds.
+_MAX_VERSION = 2**31 - 1
 
 
 def evaluate_store_candidate(
@@ -51,10 +55,13 @@ def evaluate_store_candidate(
         One row per estimator.
     report_path : Path
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from promoloop.store import Store
 
-    store = Store(database_url)
+    store = None
     try:
+        store = Store(database_url)
         policy, after, until, description = _candidate(store, campaign_id, candidate)
         from promoloop.store.policy_evaluation import evaluate_candidate
 
@@ -67,10 +74,25 @@ def evaluate_store_candidate(
             n_bootstrap=n_bootstrap,
             random_state=seed,
         )
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        where = repr(store) if store is not None else repr(database_url)
+        raise ConfigError(
+            f"cannot read the store {where}: {reason}. Fix: check "
+            "--database-url or PROMOLOOP_DATABASE_URL, and that the database "
+            "server is running"
+        ) from None
     finally:
-        store.dispose()
+        if store is not None:
+            store.dispose()
     table = result.to_frame()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot create the output folder {out}: {error.strerror}; give "
+            "another --out"
+        ) from None
     table.to_csv(out / "estimates.csv", index=False)
     report_path = out / "report.md"
     report_path.write_text(_report(result, description, table), encoding="utf-8")
@@ -80,12 +102,20 @@ def evaluate_store_candidate(
 def _candidate(store, campaign_id: str, candidate: str):
     """Return the candidate policy, the rounds to judge it on, and its description."""
     from promoloop.bandits.campaign import build_policy, campaign_actions
-    from promoloop.store.learn import rewarded_decisions
+    from promoloop.store.learn import _bandit_campaign, rewarded_decisions
     from promoloop.store.policies import load_policy
     from promoloop.targeting.promotions import PolicySpec
 
-    if candidate.strip().isdigit():
-        version = int(candidate)
+    with store.session() as session:
+        _bandit_campaign(session, campaign_id)
+    text = candidate.strip()
+    if text.lstrip("+-").replace(".", "", 1).isdigit():
+        if not text.isdigit() or not 1 <= int(text) <= _MAX_VERSION:
+            raise ConfigError(
+                f"invalid --candidate {candidate!r}: a saved policy version is "
+                "a whole number from 1 (see promoloop learn's output)"
+            )
+        version = int(text)
         with store.session() as session:
             saved = load_policy(session, campaign_id, version)
         if saved is None:
@@ -102,10 +132,18 @@ def _candidate(store, campaign_id: str, candidate: str):
 
     try:
         spec = PolicySpec.model_validate(json.loads(candidate))
-    except ValueError as error:
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, item['loc'])) or 'spec'}: {item['msg']}"
+            for item in error.errors()
+        )
         raise ConfigError(
-            f"invalid --candidate {candidate!r}: {error}. Give a saved policy "
-            'version or a spec such as \'{"kind": "linucb"}\''
+            f"invalid --candidate policy spec {candidate!r}: {problems}"
+        ) from None
+    except ValueError:
+        raise ConfigError(
+            f"invalid --candidate {candidate!r}: give a saved policy version "
+            'or a policy spec as JSON, such as \'{"kind": "linucb"}\''
         ) from None
     campaign, _, rewarded = rewarded_decisions(store, campaign_id)
     if len(rewarded) < 2:

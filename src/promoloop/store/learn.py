@@ -5,14 +5,16 @@
 1. read the campaign's bandit decisions that were not held out: the action
    ("none" or the promotion), its time, the context the policy saw and the
    cost reserved for it;
-2. read what followed: order feedback (revenue and margin, as the shop
-   reports them) and return events of the same customers;
+2. read what followed: order and redemption feedback (revenue and margin,
+   as the shop reports them; a redemption is an order made with the
+   promotion) and return events of the same customers;
 3. compute one reward per decision with the campaign's reward rule and
    window (:func:`promoloop.bandits.compute_rewards`), leaving out decisions
    whose window has not closed yet;
 4. fit a new policy on every rewarded decision (``mode="batch"``), or update
    the current version with the decisions after the ones it learned from
-   (``mode="incremental"``);
+   (``mode="incremental"``; a full fit when the campaign's policy kind,
+   reward or actions changed since that version);
 5. save it as the campaign's next policy version, which the service picks
    up at its next cache refresh.
 
@@ -133,6 +135,20 @@ def learn_policy(
         current = load_policy(session, campaign_id) if mode == "incremental" else None
     campaign, decisions, rewarded = rewarded_decisions(store, campaign_id, as_of)
     spec = campaign.policy
+    if current is not None and not _same_policy(current, campaign):
+        logger.warning(
+            "campaign %s: its policy (%s, reward %s, %d actions) differs from "
+            "saved version %d (%s, reward %s), so the new version is fitted "
+            "on every rewarded decision instead of updated",
+            campaign_id,
+            spec.kind,
+            spec.reward,
+            len(campaign_actions(campaign)),
+            current.version,
+            current.policy.kind,
+            current.reward,
+        )
+        current = None
     start_after = current.trained_until if current is not None else None
     if start_after is not None:
         rewarded = rewarded[rewarded["decided_at"] > pd.Timestamp(start_after)]
@@ -227,6 +243,15 @@ def rewarded_decisions(
     return campaign, decisions, rewarded
 
 
+def _same_policy(saved, campaign: Campaign) -> bool:
+    """Tell whether a saved version can be updated under the campaign's policy."""
+    return (
+        saved.policy.kind == campaign.policy.kind
+        and saved.reward == campaign.policy.reward
+        and list(saved.policy.actions) == campaign_actions(campaign)
+    )
+
+
 def _bandit_campaign(session, campaign_id: str) -> Campaign:
     record = session.get(CampaignRecord, campaign_id)
     if record is None:
@@ -294,7 +319,7 @@ def _outcomes(session, customer_ids: list[str]) -> pd.DataFrame:
             Feedback.revenue,
             Feedback.margin,
         ).where(
-            Feedback.kind == FeedbackKind.ORDER,
+            Feedback.kind.in_([FeedbackKind.ORDER, FeedbackKind.REDEMPTION]),
             Feedback.customer_id.in_(customer_ids),
         )
     ).all()
@@ -316,6 +341,10 @@ def _outcomes(session, customer_ids: list[str]) -> pd.DataFrame:
 
 
 def _rewards(decisions, outcomes, reward: str, window_days: int, as_of):
+    if decisions.empty:
+        empty = decisions.assign(reward=pd.Series(dtype=float))
+        empty.attrs.update(pending_decisions=0, invalid_rows={})
+        return empty
     # The message cost is paid whatever the customer does, so it is taken
     # off after the window's rule, not only from converted decisions.
     rewarded = compute_rewards(

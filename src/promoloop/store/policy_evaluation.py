@@ -100,8 +100,10 @@ def store_bandit_log(
         rewarded = rewarded[rewarded["decided_at"] <= pd.Timestamp(until)]
     if rewarded.empty:
         raise InputError(
-            "campaign has no decision whose reward window has closed in the time range",
-            value=f"{campaign_id} (after {after}, until {until})",
+            "campaign has no decision whose reward window has closed"
+            + (f" after {after}" if after is not None else "")
+            + (f" and up to {until}" if until is not None else ""),
+            value=campaign_id,
             fix="wait until the reward window of the first decisions ends, "
             "or evaluate a campaign with older decisions",
         )

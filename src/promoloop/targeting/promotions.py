@@ -288,7 +288,49 @@ class Campaign(BaseModel):
             )
         if self.assignment == "bandit" and self.policy is None:
             self.policy = PolicySpec()
+        check_bandit_actions(
+            self.campaign_id,
+            self.assignment,
+            self.policy,
+            [p.promotion_id for p in self.promotions],
+        )
         return self
+
+
+def check_bandit_actions(
+    campaign_id: str,
+    assignment: str,
+    policy: PolicySpec | None,
+    promotion_ids: list[str],
+) -> None:
+    """Check that a bandit campaign's actions can take its exploration floor.
+
+    The actions are "none" and the promotions, so no promotion may be called
+    "none", and every action must be able to get the floor at once.
+
+    Raises
+    ------
+    ValueError
+        Naming the campaign, the value and the fix.
+    """
+    if assignment != "bandit":
+        return
+    from promoloop.bandits import NO_PROMOTION
+
+    if NO_PROMOTION in promotion_ids:
+        raise ValueError(
+            f"bandit campaign {campaign_id!r} has a promotion with id "
+            f"{NO_PROMOTION!r}, the reserved name of the no-promotion action; "
+            "rename the promotion"
+        )
+    floor = (policy or PolicySpec()).min_probability
+    n_actions = len(promotion_ids) + 1
+    if n_actions * floor > 1 + 1e-12:
+        raise ValueError(
+            f"bandit campaign {campaign_id!r}: min_probability {floor} cannot be "
+            f"given to all {n_actions} actions ({len(promotion_ids)} promotions "
+            f"and none) at once; use at most {1 / n_actions:.4f}"
+        )
 
 
 class PromotionPlan(BaseModel):

@@ -33,6 +33,7 @@ from promoloop.targeting.promotions import (
     Scope,
     ScopeType,
     Validity,
+    check_bandit_actions,
 )
 
 # Campaigns: the specs of targeting.promotions with size and value bounds.
@@ -126,6 +127,12 @@ class CampaignSpec(Campaign):
                 f"a policy is only for campaigns with assignment 'bandit', not "
                 f"{self.assignment!r}; set assignment to 'bandit' or remove policy"
             )
+        check_bandit_actions(
+            self.campaign_id,
+            self.assignment,
+            self.policy,
+            [p.promotion_id for p in self.promotions],
+        )
         return self
 
     def to_campaign(self) -> Campaign:

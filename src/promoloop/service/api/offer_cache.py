@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from promoloop.bandits import BanditPolicy
 from promoloop.bandits.campaign import build_policy, campaign_actions
 from promoloop.config import MessagingConfig, TargetingConfig
+from promoloop.errors import InputError
 from promoloop.store import Store
 from promoloop.store.models import (
     CampaignRecord,
@@ -272,13 +273,20 @@ class OfferCache:
             if campaign.spec.assignment != "bandit":
                 continue
             version = versions.get(campaign_id, 0)
+            source = (
+                version,
+                campaign.spec.policy,
+                tuple(campaign_actions(campaign.spec)),
+            )
             known = self._policies.get(campaign_id)
-            if known is not None and known[0] == (version, campaign.spec.policy):
-                policies[campaign_id] = known[1]
+            if known is not None and known[0] == source:
+                if known[1] is not None:
+                    policies[campaign_id] = known[1]
                 continue
             live = _load_live_policy(session, campaign, version)
-            self._policies[campaign_id] = ((version, campaign.spec.policy), live)
-            policies[campaign_id] = live
+            self._policies[campaign_id] = (source, live)
+            if live is not None:
+                policies[campaign_id] = live
         return policies
 
     def _drop_erased(self, session: Session, models: ModelSnapshot) -> None:
@@ -295,20 +303,34 @@ class OfferCache:
 
 def _load_live_policy(
     session: Session, campaign: LiveCampaign, version: int
-) -> LivePolicy:
-    """Load a campaign's saved policy version, or build its prior for version 0."""
+) -> LivePolicy | None:
+    """Load a campaign's saved policy version, or build its prior for version 0.
+
+    Returns None, and logs the error, when the policy cannot be built: the
+    campaign then makes no decision, and the other campaigns go on.
+    """
     spec = campaign.spec
-    if version > 0:
-        saved = load_policy(session, spec.campaign_id, version)
-        if saved is not None:
-            logger.info(
-                "campaign %s decides with policy version %d (%s)",
-                spec.campaign_id,
-                version,
-                saved.policy.kind,
-            )
-            return LivePolicy(version, saved.policy)
-    return LivePolicy(0, build_policy(spec.policy, campaign_actions(spec)))
+    try:
+        if version > 0:
+            saved = load_policy(session, spec.campaign_id, version)
+            if saved is not None:
+                logger.info(
+                    "campaign %s decides with policy version %d (%s)",
+                    spec.campaign_id,
+                    version,
+                    saved.policy.kind,
+                )
+                return LivePolicy(version, saved.policy)
+        return LivePolicy(0, build_policy(spec.policy, campaign_actions(spec)))
+    except (InputError, TypeError, ValueError) as error:
+        logger.error(
+            "bandit campaign %s makes no decision: its policy version %d cannot "
+            "be built (%s); fix the campaign's policy or promotions",
+            spec.campaign_id,
+            version,
+            error,
+        )
+        return None
 
 
 def _freeze_long_lived_objects() -> None:
