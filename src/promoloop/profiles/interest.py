@@ -7,6 +7,11 @@ A customer's affinity to a value of a dimension (a category, a brand) is
 
 where ``age_days`` is the event's age at ``as_of``. Without a half-life every
 event counts its full weight. Event types without a weight count 0.
+
+The scores are defined once, as Ibis expressions in
+:mod:`promoloop.engine.interest`, so the same definition runs on DuckDB or
+Spark. :func:`event_weights` and :func:`interest_scores` are the pandas entry
+points. They run that definition on an in-process DuckDB database.
 """
 
 from __future__ import annotations
@@ -15,21 +20,46 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from promoloop.config import InterestConfig
-from promoloop.profiles.behaviour import DAY, known_customer_events
+from promoloop.engine import Engine
+from promoloop.engine.interest import (
+    DIMENSIONS,
+    INPUT_COLUMNS,
+    INTEREST_COLUMNS,
+    collect_interest,
+    event_weight,
+)
 from promoloop.vocabulary import Columns as C
+
+__all__ = [
+    "DIMENSIONS",
+    "INTEREST_COLUMNS",
+    "event_weights",
+    "favourites",
+    "interest_scores",
+]
 
 logger = logging.getLogger(__name__)
 
-DIMENSIONS = (C.category, C.brand)
-INTEREST_COLUMNS = [C.customer_id, "dimension", "value", C.score]
+# Arrow types of the input columns, also for columns that contain no value.
+_EVENT_TYPES = {
+    C.customer_id: pa.string(),
+    C.item_id: pa.string(),
+    C.event_type: pa.string(),
+    C.timestamp: pa.timestamp("us", tz="UTC"),
+}
+_ROW = "_row"
 
 
 def event_weights(
     events: pd.DataFrame, as_of: pd.Timestamp, config: InterestConfig
 ) -> np.ndarray:
-    """Return each event's type weight times its time decay.
+    """Compute each event's type weight times its time decay.
+
+    Runs :func:`promoloop.engine.interest.event_weight` on an in-process
+    DuckDB database.
 
     Parameters
     ----------
@@ -44,19 +74,17 @@ def event_weights(
     Returns
     -------
     ndarray of float
-        One weight per row of ``events``.
+        One weight per row of ``events``. An event without a timestamp
+        weighs 0 when decay is on.
     """
-    weights = (
-        events[C.event_type]
-        .map(config.event_weights)
-        .astype("float64")
-        .fillna(0.0)
-        .to_numpy()
+    frame = _events_input(events).append_column(
+        _ROW, pa.array(np.arange(len(events), dtype="int64"))
     )
-    if config.half_life_days is None:
-        return weights
-    age_days = ((as_of - events[C.timestamp]) / DAY).clip(lower=0).to_numpy(float)
-    return weights * 0.5 ** (age_days / config.half_life_days)
+    with Engine.duckdb() as engine:
+        table = engine.register_frame("events", frame)
+        expr = table.select(table[_ROW], weight=event_weight(table, as_of, config))
+        weights = engine.to_pandas(expr.order_by(_ROW))
+    return weights["weight"].to_numpy(dtype="float64")
 
 
 def interest_scores(
@@ -67,6 +95,10 @@ def interest_scores(
 ) -> pd.DataFrame:
     """Compute every known customer's affinity to each category and brand.
 
+    Runs :func:`promoloop.engine.interest.interest_table` on an in-process
+    DuckDB database. Use that function with :class:`promoloop.engine.Engine`
+    to compute the same table on Spark or on Parquet files.
+
     Parameters
     ----------
     events : DataFrame
@@ -74,9 +106,10 @@ def interest_scores(
     items : DataFrame
         Canonical items table; its ``category`` and ``brand`` columns are the
         dimensions. Events on items missing from it, or with a missing value,
-        do not count for that dimension.
+        do not count for that dimension. When an item id is listed twice,
+        its first row counts.
     as_of : Timestamp
-        Observation end, timezone-aware UTC.
+        Observation end, timezone-aware UTC (a naive value is taken as UTC).
     config : InterestConfig
         Event weights and half-life.
 
@@ -85,43 +118,38 @@ def interest_scores(
     DataFrame
         Long table ``[customer_id, dimension, value, score]``, one row per
         customer, dimension and value that the customer touched, sorted by
-        customer, dimension and descending score.
+        customer, dimension and descending score, then value. Customer ids
+        and values are strings.
     """
-    known = known_customer_events(events)
-    weighted = pd.DataFrame(
-        {
-            C.customer_id: known[C.customer_id].to_numpy(),
-            C.item_id: known[C.item_id].to_numpy(),
-            C.weight: event_weights(known, as_of, config),
-        }
-    )
+    with Engine.duckdb() as engine:
+        events_table = engine.register_frame("events", _events_input(events))
+        items_table = engine.register_frame("items", _items_input(items))
+        return collect_interest(engine, events_table, items_table, as_of, config)
 
-    # Sum per customer and item first, so the join with items stays small
-    per_item = weighted.groupby([C.customer_id, C.item_id], as_index=False)[
-        C.weight
-    ].sum()
-    catalogue = items.drop_duplicates(C.item_id).set_index(C.item_id)
 
-    parts = []
+def _events_input(events: pd.DataFrame) -> pa.Table:
+    """Convert the columns the scores read to Arrow, typing empty columns."""
+    table = pa.Table.from_pandas(events[INPUT_COLUMNS], preserve_index=False)
+    for index, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            column = table.column(index).cast(_EVENT_TYPES[field.name])
+            table = table.set_column(index, field.name, column)
+    return table
+
+
+def _items_input(items: pd.DataFrame) -> pa.Table:
+    """Keep each item's first row and its dimension values as strings."""
+    catalogue = items.drop_duplicates(C.item_id)
+    item_ids = pa.array(catalogue[C.item_id], from_pandas=True)
+    if pa.types.is_null(item_ids.type):
+        item_ids = item_ids.cast(pa.string())
+    columns = {C.item_id: item_ids}
     for dimension in DIMENSIONS:
-        if dimension not in catalogue.columns:
-            continue
-        values = per_item[C.item_id].map(catalogue[dimension])
-        rows = per_item.assign(value=values).dropna(subset=["value"])
-        scores = rows.groupby([C.customer_id, "value"], as_index=False)[C.weight].sum()
-        scores["dimension"] = dimension
-        parts.append(scores.rename(columns={C.weight: C.score}))
-    if not parts:
-        logger.info("items have no category or brand; the interest table is empty")
-        empty = {c: pd.Series(dtype="str") for c in INTEREST_COLUMNS[:3]}
-        return pd.DataFrame({**empty, C.score: pd.Series(dtype="float64")})
-    interest = pd.concat(parts, ignore_index=True)[INTEREST_COLUMNS]
-    interest = interest.astype({C.customer_id: "str", "value": "str"})
-    return interest.sort_values(
-        [C.customer_id, "dimension", C.score, "value"],
-        ascending=[True, True, False, True],
-        ignore_index=True,
-    )
+        if dimension in catalogue.columns:
+            values = catalogue[dimension]
+            strings = values.astype("str").where(values.notna(), None)
+            columns[dimension] = pa.array(strings, pa.string(), from_pandas=True)
+    return pa.table(columns)
 
 
 def favourites(interest: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
