@@ -109,6 +109,16 @@ def run(
         Path | None, typer.Option(help="YAML file of run settings (RunConfig).")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="Engine of the behaviour features and interest scores: duckdb "
+            "(default) or spark."
+        ),
+    ] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master URL, e.g. local[2].")
+    ] = None,
 ) -> None:
     """Build profiles, recommendations, decisions and messages into a run folder."""
     from promoloop.pipeline import DataSource
@@ -116,6 +126,11 @@ def run(
 
     try:
         settings = _load_config(config)
+        engine_settings = settings.engine.model_dump()
+        if engine is not None:
+            engine_settings["name"] = engine
+        if spark_master is not None:
+            engine_settings["spark_master"] = spark_master
         settings = _validate_config(
             settings.model_dump()
             | {
@@ -123,6 +138,7 @@ def run(
                 "as_of": as_of or settings.as_of,
                 "pseudonymize": pseudonymize and settings.pseudonymize,
                 "show_progress": progress,
+                "engine": engine_settings,
             },
             "the command-line options",
         )

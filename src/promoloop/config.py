@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -146,6 +148,25 @@ class UpliftConfig(BaseModel):
     )
 
 
+class EngineConfig(BaseModel):
+    """Engine of the feature computations written once for DuckDB and Spark.
+
+    Today the behaviour features and the interest scores run on it; the other
+    stages run in pandas on either setting.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="duckdb: in-process, the default; spark: Apache Spark "
+        "(needs pip install promoloop[spark] and Java 17 or newer).",
+    )
+    spark_master: str = Field(
+        default="local[2]", min_length=1, description="Spark master URL."
+    )
+
+
 class RunConfig(BaseModel):
     """All settings of one ``promoloop run``."""
 
@@ -168,3 +189,4 @@ class RunConfig(BaseModel):
     targeting: TargetingConfig = Field(default_factory=TargetingConfig)
     messaging: MessagingConfig = Field(default_factory=MessagingConfig)
     uplift: UpliftConfig = Field(default_factory=UpliftConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)

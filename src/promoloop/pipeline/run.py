@@ -224,9 +224,15 @@ def run(
     advance("load")
 
     # Profiles: basic, interest, behaviour, value, segments, anomaly flags
-    with monitor.stage("profiles"):
+    with monitor.stage("profiles"), _profile_engine(config) as engine:
         profiles = build_profiles(
-            data.events, data.items, data.customers, as_of, config, seed=config.seed
+            data.events,
+            data.items,
+            data.customers,
+            as_of,
+            config,
+            seed=config.seed,
+            engine=engine,
         )
     advance("profiles")
 
@@ -446,3 +452,23 @@ def _dump_json(obj) -> str:
     import json
 
     return json.dumps(obj, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _profile_engine(config: RunConfig):
+    """Return the engine of the profile stage's engine-neutral computations."""
+    from promoloop.engine import Engine
+
+    if config.engine.name != "spark":
+        return Engine.duckdb()
+    master = config.engine.spark_master
+    logger.info("profiles on Spark at %s", master)
+    try:
+        return Engine.spark(master)
+    except ImportError as error:
+        raise ConfigError(f"{error}, or run with --engine duckdb") from None
+    except Exception as error:  # Spark reports start-up failures as Java errors
+        reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
+        raise ConfigError(
+            f"cannot start Spark at master {master!r}: {reason}. Fix: check "
+            "--spark-master and that Java 17 or newer is installed"
+        ) from None

@@ -66,12 +66,15 @@ def known_customer_events(events: pd.DataFrame) -> pd.DataFrame:
     return events[events[C.customer_id].notna()]
 
 
-def behaviour_features(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+def behaviour_features(
+    events: pd.DataFrame, as_of: pd.Timestamp, engine: Engine | None = None
+) -> pd.DataFrame:
     """Compute the behaviour features of every known customer.
 
-    Runs :func:`promoloop.engine.behaviour.behaviour_table` on an in-process
-    DuckDB database. Use that function with :class:`promoloop.engine.Engine`
-    to compute the same table on Spark or on Parquet files.
+    Runs :func:`promoloop.engine.behaviour.behaviour_table` on ``engine``,
+    an in-process DuckDB database by default. Use that function with
+    :class:`promoloop.engine.Engine` directly to compute the same table on
+    Parquet files.
 
     Parameters
     ----------
@@ -79,6 +82,9 @@ def behaviour_features(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFram
         Canonical events table; events after ``as_of`` must already be removed.
     as_of : Timestamp
         Observation end, timezone-aware UTC (a naive value is taken as UTC).
+    engine : Engine, optional
+        Engine to run on, e.g. ``Engine.spark()``; left open. Default: a new
+        in-process DuckDB engine, closed afterwards.
 
     Returns
     -------
@@ -109,9 +115,11 @@ def behaviour_features(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFram
         orders. Missing amounts, quantities and discounts count as 0 in
         sums, and a line with a missing discount counts as not discounted.
     """
-    with Engine.duckdb() as engine:
-        table = engine.register_frame("events", _engine_input(events))
-        out = collect_behaviour(engine, table, as_of)
+    if engine is None:
+        with Engine.duckdb() as duckdb:
+            return behaviour_features(events, as_of, duckdb)
+    table = engine.register_frame("events", _engine_input(events))
+    out = collect_behaviour(engine, table, as_of)
     out.index = out.index.astype(events[C.customer_id].dtype)
     logger.debug("behaviour features for %d customers", len(out))
     return out

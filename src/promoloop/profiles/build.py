@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from promoloop.config import RunConfig
+from promoloop.engine import Engine
 from promoloop.profiles.anomaly import detect_anomalies
 from promoloop.profiles.behaviour import behaviour_features
 from promoloop.profiles.interest import favourites, interest_scores
@@ -77,6 +78,7 @@ def build_profiles(
     config: RunConfig,
     seed: int = 0,
     contamination: float = 0.01,
+    engine: Engine | None = None,
 ) -> Profiles:
     """Build every customer's profile from the canonical tables.
 
@@ -97,6 +99,9 @@ def build_profiles(
         Seed of segmentation and anomaly detection.
     contamination : float, default 0.01
         Expected share of anomalous customers.
+    engine : Engine, optional
+        Engine of the behaviour features and interest scores; an in-process
+        DuckDB engine by default.
 
     Returns
     -------
@@ -119,7 +124,7 @@ def build_profiles(
     started = time.perf_counter()
 
     # Behaviour
-    behaviour = behaviour_features(events, as_of)
+    behaviour = behaviour_features(events, as_of, engine)
     timings["behaviour"] = time.perf_counter() - started
 
     # Value: RFM, CLV, discount sensitivity
@@ -129,7 +134,7 @@ def build_profiles(
 
     # Interest
     step = time.perf_counter()
-    interest = interest_scores(events, items, as_of, config.interest)
+    interest = interest_scores(events, items, as_of, config.interest, engine)
     favourite = favourites(interest, behaviour.index)
     timings["interest"] = time.perf_counter() - step
 

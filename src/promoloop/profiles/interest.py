@@ -92,12 +92,14 @@ def interest_scores(
     items: pd.DataFrame,
     as_of: pd.Timestamp,
     config: InterestConfig,
+    engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Compute every known customer's affinity to each category and brand.
 
-    Runs :func:`promoloop.engine.interest.interest_table` on an in-process
-    DuckDB database. Use that function with :class:`promoloop.engine.Engine`
-    to compute the same table on Spark or on Parquet files.
+    Runs :func:`promoloop.engine.interest.interest_table` on ``engine``, an
+    in-process DuckDB database by default. Use that function with
+    :class:`promoloop.engine.Engine` directly to compute the same table on
+    Parquet files.
 
     Parameters
     ----------
@@ -112,6 +114,9 @@ def interest_scores(
         Observation end, timezone-aware UTC (a naive value is taken as UTC).
     config : InterestConfig
         Event weights and half-life.
+    engine : Engine, optional
+        Engine to run on, e.g. ``Engine.spark()``; left open. Default: a new
+        in-process DuckDB engine, closed afterwards.
 
     Returns
     -------
@@ -121,10 +126,12 @@ def interest_scores(
         customer, dimension and descending score, then value. Customer ids
         and values are strings.
     """
-    with Engine.duckdb() as engine:
-        events_table = engine.register_frame("events", _events_input(events))
-        items_table = engine.register_frame("items", _items_input(items))
-        return collect_interest(engine, events_table, items_table, as_of, config)
+    if engine is None:
+        with Engine.duckdb() as duckdb:
+            return interest_scores(events, items, as_of, config, duckdb)
+    events_table = engine.register_frame("events", _events_input(events))
+    items_table = engine.register_frame("items", _items_input(items))
+    return collect_interest(engine, events_table, items_table, as_of, config)
 
 
 def _events_input(events: pd.DataFrame) -> pa.Table:
