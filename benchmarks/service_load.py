@@ -276,7 +276,7 @@ async def _load(base, token, households, rate, seconds, meter) -> dict:
 
         order = np.random.default_rng(0).permutation(len(households))
         total = int(rate * seconds)
-        # The client holds the loaded dataset: keep it out of the garbage
+        # The client keeps the loaded dataset in memory: keep it out of the garbage
         # collector, whose full passes would pause the load schedule.
         gc.collect()
         gc.freeze()

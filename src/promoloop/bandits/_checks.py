@@ -30,14 +30,18 @@ def checked_positive(name: str, value: float, *, allow_zero: bool = False) -> fl
     return number
 
 
-def checked_count(name: str, value: int) -> int:
-    """Return ``value`` as an int, raising unless it is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+def checked_count(name: str, value: object, minimum: int = 1) -> int:
+    """Return ``value`` as an int, raising unless it is an integer >= ``minimum``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or value < minimum
+    ):
         raise InputError(
             f"invalid parameter {name!r}",
             value=value,
-            expected="an integer >= 1",
-            fix=f"pass {name} as a positive integer",
+            expected=f"an integer >= {minimum}",
+            fix=f"pass {name} as an integer of at least {minimum}",
         )
     return int(value)
 

@@ -86,7 +86,7 @@ def context_features(frequency, recency_days) -> np.ndarray:
     ndarray of shape (n_customers, 3)
         ``known_customer`` (1 when the order count is known), ``log_orders``
         = log(1 + orders) and ``log_recency_days`` = log(1 + days), with 0
-        for unknown values so that the first column tells them apart.
+        for unknown values, so the first column separates them from real zeros.
     """
     orders = np.asarray(frequency, dtype=float).reshape(-1)
     recency = np.asarray(recency_days, dtype=float).reshape(-1)

@@ -8,9 +8,11 @@ extra) and needs a Java runtime.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,25 @@ appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
 
 # DuckDB types that Ibis does not map, and the type they are read as.
 _DUCKDB_CASTS = {"TIMESTAMP_NS": "TIMESTAMP", "TIMESTAMPTZ_NS": "TIMESTAMPTZ"}
+
+
+def _quiet_library_deprecations(method):
+    """Hide deprecation warnings that Ibis and PySpark raise inside a call.
+
+    Ibis 12 and PySpark 4.0 call APIs that DuckDB 2 and pandas 3 deprecate.
+    The calls are inside those libraries, change no result, and a user can
+    do nothing about them, so they would only bury promoloop's own warnings.
+    """
+
+    @functools.wraps(method)
+    def quiet(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", category=DeprecationWarning, module=r"(ibis|pyspark)\."
+            )
+            return method(*args, **kwargs)
+
+    return quiet
 
 
 class Engine:
@@ -181,6 +202,7 @@ class Engine:
 
     # Tables
 
+    @_quiet_library_deprecations
     def register_frame(self, name: str, frame: pd.DataFrame | pa.Table) -> ibis.Table:
         """Register a pandas DataFrame or an Arrow table as a table.
 
@@ -215,6 +237,7 @@ class Engine:
         self.backend.create_view(name, ibis.memtable(frame), overwrite=True)
         return self.backend.table(name)
 
+    @_quiet_library_deprecations
     def register_parquet(self, name: str, path: str | Path) -> ibis.Table:
         """Register a Parquet dataset (a file or a folder) as a table.
 
@@ -277,6 +300,7 @@ class Engine:
 
     # Results
 
+    @_quiet_library_deprecations
     def to_pandas(self, expr: ibis.Table) -> pd.DataFrame:
         """Run an expression and collect its result as a pandas DataFrame."""
         return self.backend.to_pandas(expr)

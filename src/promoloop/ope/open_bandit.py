@@ -421,7 +421,7 @@ def _item_count(frames: dict[str, pd.DataFrame], paths: dict[str, Path]) -> int:
     """Return the number of items both logs code from 0.
 
     A log file has one ``user-item_affinity_<k>`` column per item, which
-    fixes the item count; an item id outside it is an error, because one
+    fixes the item count. An item id outside it is an error, because one
     stray large id would make every array that many items wide. Without
     those columns, the count is one more than the largest item id.
     """

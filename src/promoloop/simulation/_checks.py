@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from promoloop.bandits import _checks as bandit_checks
 from promoloop.errors import InputError
 
 
@@ -70,14 +71,7 @@ def checked_parameter(name: str, value: object, *, high: float | None = None):
 
 def checked_count(name: str, value: object) -> int:
     """Return ``value`` as an int, raising unless it is an integer >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise InputError(
-            f"invalid parameter {name!r}",
-            value=value,
-            expected="an integer >= 0",
-            fix=f"pass {name} as a non-negative integer",
-        )
-    return int(value)
+    return bandit_checks.checked_count(name, value, minimum=0)
 
 
 def checked_round(round_index: object) -> int:

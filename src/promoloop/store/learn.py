@@ -5,9 +5,9 @@
 1. read the campaign's bandit decisions that were not held out: the action
    ("none" or the promotion), its time, the context the policy saw and the
    cost reserved for it;
-2. read what followed: order and redemption feedback (revenue and margin,
-   as the shop reports them; a redemption is an order made with the
-   promotion) and return events of the same customers;
+2. read what followed: order and redemption feedback of the same
+   customers (revenue and margin, as the shop reports them), and their
+   return events. A redemption is an order made with the promotion;
 3. compute one reward per decision with the campaign's reward rule and
    window (:func:`promoloop.bandits.compute_rewards`), leaving out decisions
    whose window has not closed yet;
@@ -58,7 +58,7 @@ LearnMode = Literal["batch", "incremental"]
 
 @dataclass(frozen=True)
 class LearnResult:
-    """What one ``learn_policy`` call read, learned and saved.
+    """Summary of one ``learn_policy`` call: what it read, learned and saved.
 
     Attributes
     ----------

@@ -14,7 +14,7 @@ database at most once per ``refresh_seconds``:
   ``refresh_seconds``;
 - customers erased since the last check, whose rows are dropped from memory.
 
-A loaded snapshot holds a few hundred thousand Python objects. Python's
+A loaded snapshot contains a few hundred thousand Python objects. Python's
 cyclic garbage collector walks every tracked object in its oldest
 generation, which took about 80 ms for the Complete Journey snapshot: a
 pause that lands on whichever requests are in flight. After each new

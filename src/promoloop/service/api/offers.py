@@ -233,7 +233,7 @@ class _Decider:
         The holdout draw comes first and logs the action the policy would
         have taken, withheld. Otherwise the chosen action is logged with the
         policy's probability of it (given that the customer is not held
-        out), the context and the policy version; "none" is logged too,
+        out), the context and the policy version. "none" is logged too,
         because learning and evaluation need its reward.
         """
         policy = live.policy
