@@ -8,6 +8,7 @@ defaults to ``../shared`` next to the repository.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,21 @@ def reference_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"reference folder {path} not found; set PROMOLOOP_SHARED_DIR")
     return path
+
+
+@pytest.fixture(scope="session")
+def spark_engine():
+    """One Spark ``local[2]`` engine for the whole test session.
+
+    Starting a session costs about 8 seconds, so every Spark test shares this
+    one. Code under test that calls ``Engine.spark`` joins it and leaves it
+    running.
+    """
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs a Java runtime (java not found on PATH)")
+    from promoloop.engine import Engine
+
+    engine = Engine.spark("local[2]", shuffle_partitions=2)
+    yield engine
+    engine.close()

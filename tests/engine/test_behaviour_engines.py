@@ -10,8 +10,6 @@ match exactly.
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -113,16 +111,6 @@ CASES = {
 def duckdb_engine():
     with Engine.duckdb() as engine:
         yield engine
-
-
-@pytest.fixture(scope="module")
-def spark_engine():
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None:
-        pytest.skip("Spark needs a Java runtime (java not found on PATH)")
-    engine = Engine.spark("local[2]", shuffle_partitions=2)
-    yield engine
-    engine.close()
 
 
 def compute(engine: Engine, events: pd.DataFrame, as_of) -> pd.DataFrame:
