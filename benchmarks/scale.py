@@ -118,8 +118,14 @@ def max_difference(table: pd.DataFrame, reference: pd.DataFrame) -> float:
     return largest
 
 
-def run_size(n_events: int, tasks: list[str], cache: Path) -> dict:
-    """Generate (or reuse) one shop and measure every task on it."""
+def run_size(
+    n_events: int, tasks: list[str], cache: Path, pandas_max_events: int
+) -> dict:
+    """Generate (or reuse) one shop and measure every task on it.
+
+    pandas holds the whole events table in memory, so above
+    ``pandas_max_events`` its task is skipped and the skip is recorded.
+    """
     config = shop_for_events(n_events)
     started = time.perf_counter()
     shop = cached_shop(config, cache / f"shop-{n_events}", show_progress=True)
@@ -129,6 +135,13 @@ def run_size(n_events: int, tasks: list[str], cache: Path) -> dict:
     print(f"{n_events:,} events requested, {shop.n_events:,} generated")
 
     results: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    if "pandas" in tasks and shop.n_events > pandas_max_events:
+        skipped["pandas"] = (
+            f"not run: more than {pandas_max_events:,} events "
+            "(--pandas-max-events); it reads every event into memory"
+        )
+        tasks = [task for task in tasks if task != "pandas"]
     with tempfile.TemporaryDirectory() as scratch:
         tables = {}
         for task in tasks:
@@ -157,6 +170,7 @@ def run_size(n_events: int, tasks: list[str], cache: Path) -> dict:
         "parquet_files": sum(1 for _ in shop.events_path.rglob("*.parquet")),
         "generation_seconds": generation_seconds,
         "tasks": results,
+        "skipped": skipped,
     }
 
 
@@ -229,6 +243,44 @@ def markdown(payload: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def chart(payload: dict, path: Path) -> None:
+    """Draw seconds against events per engine, log-log, with Spark's start-up."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    tasks = sorted({task for size in payload["sizes"] for task in size["tasks"]})
+    for task in tasks:
+        points = [
+            (size["events"], size["tasks"][task]["seconds"])
+            for size in payload["sizes"]
+            if task in size["tasks"]
+        ]
+        events, seconds = zip(*points, strict=True)
+        axes.plot(events, seconds, marker="o", label=task)
+    startup = [
+        (size["events"], size["tasks"]["ibis-spark"]["startup_seconds"])
+        for size in payload["sizes"]
+        if "ibis-spark" in size["tasks"]
+    ]
+    if startup:
+        events, seconds = zip(*startup, strict=True)
+        axes.plot(events, seconds, "k--", marker="x", label="Spark start-up")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("events")
+    axes.set_ylabel("seconds (log scale)")
+    axes.set_title("Behaviour features and RFM scores from Parquet")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -255,6 +307,18 @@ def main() -> None:
         help="output file of the raw results",
     )
     parser.add_argument(
+        "--pandas-max-events",
+        type=int,
+        default=20_000_000,
+        help="skip the pandas task above this many events (default 20000000)",
+    )
+    parser.add_argument(
+        "--chart",
+        type=Path,
+        default=HERE.parent / "docs" / "images" / "scale.png",
+        help="PNG chart of seconds against events (default docs/images/scale.png)",
+    )
+    parser.add_argument(
         "--markdown",
         type=Path,
         help="also write the Markdown section to this file (it is always printed)",
@@ -268,10 +332,13 @@ def main() -> None:
 
     payload = {
         "environment": environment(),
-        "sizes": [run_size(n, tasks, args.cache) for n in sizes],
+        "sizes": [
+            run_size(n, tasks, args.cache, args.pandas_max_events) for n in sizes
+        ],
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    chart(payload, args.chart)
     section = markdown(payload)
     if args.markdown is not None:
         args.markdown.write_text(section)

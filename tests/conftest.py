@@ -51,3 +51,22 @@ def spark_engine():
     engine = Engine.spark("local[2]", shuffle_partitions=2)
     yield engine
     engine.close()
+
+
+@pytest.fixture(scope="session")
+def complete_journey_run(tmp_path_factory) -> Path:
+    """Run folder of ``promoloop run --dataset complete-journey`` (default engine).
+
+    The run takes about two minutes, so the tests that read it share one.
+    """
+    from typer.testing import CliRunner
+
+    from promoloop.cli import app
+
+    out = tmp_path_factory.mktemp("complete-journey-run")
+    result = CliRunner().invoke(
+        app,
+        ["run", "--dataset", "complete-journey", "--out", str(out), "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    return out

@@ -351,17 +351,16 @@ def test_cli_rejects_unknown_config_key(tmp_path):
 
 
 @pytest.mark.slow
-def test_complete_journey_end_to_end(tmp_path):
-    result = cli_run("--dataset", "complete-journey", "--out", str(tmp_path))
-    assert result.exit_code == 0, result.output
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+def test_complete_journey_end_to_end(complete_journey_run):
+    out = complete_journey_run
+    manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["inputs"]) == 8  # seven package tables and the promotions
     assert all(re.fullmatch(r"[0-9a-f]{64}", e["sha256"]) for e in manifest["inputs"])
     assert manifest["rows"]["kept"]["events"] == 1_469_307
     assert manifest["rows"]["kept"]["exposures"] == 6_589
-    decisions = pd.read_parquet(tmp_path / "decisions.parquet")
+    decisions = pd.read_parquet(out / "decisions.parquet")
     assert len(decisions) == 2_469
-    holdouts = pd.read_parquet(tmp_path / "holdouts.parquet")
+    holdouts = pd.read_parquet(out / "holdouts.parquet")
     share = holdouts.groupby("campaign_id")["holdout"].mean()
     assert share.between(0.07, 0.13).all()
     spent = decisions.groupby("campaign_id")["expected_cost"].sum()
@@ -373,9 +372,9 @@ def test_complete_journey_end_to_end(tmp_path):
     assert manifest["uplift"]["learned"] is None
     statuses = {c["status"] for c in manifest["uplift"]["campaigns"]}
     assert statuses == {"no holdout group: not randomized"}
-    assert "none of which trained an uplift model" in (
-        tmp_path / "report.html"
-    ).read_text(encoding="utf-8")
+    assert "none of which trained an uplift model" in (out / "report.html").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_missing_customers_file_counts_unknown_consent(tmp_path):
