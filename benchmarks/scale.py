@@ -1,15 +1,20 @@
-"""Time and memory of the behaviour features from 1M events up, on four engines.
+"""Time and memory of the profile stage and the engine stages, 1M events up.
 
 For each size the script generates a synthetic shop (cached under
-``--cache``, reused when its settings match), then computes the behaviour
-features from its Parquet files four ways, each in its own process (see
-``promoloop.benchmarks.scale_tasks``):
+``--cache``, reused when its settings match), then computes the profile
+table (behaviour features and RFM scores) from its Parquet files four ways,
+each in its own process (see ``promoloop.benchmarks.scale_tasks``):
 
 - ``ibis-duckdb``: the Ibis definition on DuckDB,
 - ``ibis-spark``: the same definition on Spark ``local[2]``, with the
   session start-up reported on its own,
 - ``duckdb-sql``: one hand-written DuckDB SQL query (the reference),
 - ``pandas``: Parquet read into pandas, then plain group-bys.
+
+Then it runs every engine stage of the pipeline (cleaning, profiles,
+interest, BTYD summaries, basket rules, interactions) from Parquet to
+Parquet on DuckDB and on Spark, each stage timed on its own with its peak
+memory (``promoloop.benchmarks.scale_stages``).
 
 Time is the wall time from the first read of the Parquet files to the
 pandas result (Spark start-up excluded and reported apart). Peak memory is
@@ -45,10 +50,9 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from promoloop.benchmarks.scale_tasks import SPARK_DRIVER_MEMORY, TASKS
+from promoloop.benchmarks.scale_tasks import PROFILE_COLUMNS, SPARK_DRIVER_MEMORY, TASKS
 from promoloop.benchmarks.synthetic_dataset import cached_shop
 from promoloop.benchmarks.synthetic_events import shop_for_events
-from promoloop.engine.behaviour import BEHAVIOUR_COLUMNS
 
 HERE = Path(__file__).resolve().parent
 REFERENCE = "duckdb-sql"
@@ -88,6 +92,24 @@ def measure(task: str, shop: Path, as_of: pd.Timestamp, out: Path) -> dict:
     }
 
 
+def measure_stages(engine: str, shop: Path, as_of: pd.Timestamp, out: Path) -> dict:
+    """Run every engine stage in a child process; return its stage report."""
+    command = [sys.executable, "-m", "promoloop.benchmarks.scale_stages"]
+    command += [engine, str(shop), as_of.isoformat(), str(out)]
+    started = time.perf_counter()
+    child = subprocess.run(command, capture_output=True, check=False)
+    if child.returncode != 0:
+        raise RuntimeError(
+            f"stages on {engine} failed with exit code {child.returncode}:\n"
+            + child.stderr.decode(errors="replace")[-3000:]
+        )
+    report = json.loads(child.stdout.decode().strip().splitlines()[-1])
+    report["process_seconds"] = time.perf_counter() - started
+    report["seconds"] = sum(stage["seconds"] for stage in report["stages"].values())
+    report["peak_rss_mib"] = max(s["peak_rss_mib"] for s in report["stages"].values())
+    return report
+
+
 def _tree_rss(process: psutil.Process) -> int:
     try:
         members = [process, *process.children(recursive=True)]
@@ -107,7 +129,7 @@ def max_difference(table: pd.DataFrame, reference: pd.DataFrame) -> float:
     if not table.index.equals(reference.index):
         return float("inf")
     largest = 0.0
-    for column in BEHAVIOUR_COLUMNS:
+    for column in PROFILE_COLUMNS:
         left = table[column].to_numpy(dtype="float64")
         right = reference[column].to_numpy(dtype="float64")
         if not np.array_equal(np.isnan(left), np.isnan(right)):
@@ -119,7 +141,12 @@ def max_difference(table: pd.DataFrame, reference: pd.DataFrame) -> float:
 
 
 def run_size(
-    n_events: int, tasks: list[str], cache: Path, pandas_max_events: int
+    n_events: int,
+    tasks: list[str],
+    cache: Path,
+    pandas_max_events: int,
+    stage_engines: list[str],
+    spark_stages_max_events: int,
 ) -> dict:
     """Generate (or reuse) one shop and measure every task on it.
 
@@ -154,6 +181,18 @@ def run_size(
             if reference is not None:
                 results[task]["max_abs_difference"] = max_difference(table, reference)
 
+        stages: dict[str, dict] = {}
+        for engine in stage_engines:
+            if engine == "spark" and shop.n_events > spark_stages_max_events:
+                skipped[f"stages on {engine}"] = (
+                    f"not run: more than {spark_stages_max_events:,} events "
+                    "(--spark-stages-max-events), to keep the run short"
+                )
+                continue
+            out = Path(scratch) / f"stages-{engine}"
+            stages[engine] = measure_stages(engine, shop.root, as_of, out)
+            print(f"  stages on {engine}: {stages[engine]['seconds']:.1f} s")
+
     for result in results.values():
         result["events_per_second"] = shop.n_events / result["seconds"]
         if REFERENCE in results:
@@ -170,6 +209,7 @@ def run_size(
         "parquet_files": sum(1 for _ in shop.events_path.rglob("*.parquet")),
         "generation_seconds": generation_seconds,
         "tasks": results,
+        "stages": stages,
         "skipped": skipped,
     }
 
@@ -194,7 +234,7 @@ def markdown(payload: dict) -> str:
     """Format the results as a Markdown section for docs/benchmarks.md."""
     env = payload["environment"]
     lines = [
-        "## Scale: behaviour features from Parquet on DuckDB, Spark and pandas",
+        "## Scale: profiles from Parquet on DuckDB, Spark and pandas",
         "",
         "```bash",
         ".venv/bin/python benchmarks/scale.py --sizes "
@@ -207,14 +247,17 @@ def markdown(payload: dict) -> str:
         + f", {env['java']}. Spark runs `local[2]` with "
         f"{env['spark']['driver_memory']} of driver memory.",
         "",
+        "### The profile stage against a hand-written query",
+        "",
         "Each run reads a synthetic shop (`promoloop.benchmarks.synthetic_events`:",
         "Zipf item popularity, gamma-Poisson customers, seasonality, returns,",
         "views and carts) from Parquet partitioned by day, and returns the",
-        "behaviour-feature table in pandas. Seconds run from the first read to",
-        "the pandas result; Spark's session start-up is listed apart. Peak RSS",
-        "covers the worker process and its children (the JVM for Spark). The",
-        "ratio divides by the hand-written DuckDB SQL query. Max difference is",
-        "the largest absolute difference from that query's table.",
+        "profile table (behaviour features and RFM quintile scores) in pandas.",
+        "Seconds run from the first read to the pandas result; Spark's session",
+        "start-up is listed apart. Peak RSS covers the worker process and its",
+        "children (the JVM for Spark). The ratio divides by the hand-written",
+        "DuckDB SQL query. Max difference is the largest absolute difference",
+        "from that query's table.",
         "",
         "| events | customers | engine | seconds | vs DuckDB SQL "
         "| events/s | peak RSS (MiB) | max difference |",
@@ -230,17 +273,73 @@ def markdown(payload: dict) -> str:
                 f"| {result['peak_rss_mib']:,.0f} "
                 f"| {result.get('max_abs_difference', float('nan')):.1e} |"
             )
-    lines += ["", "| events | Parquet (MiB) | files | Spark start-up (s) |"]
-    lines += ["|---:|---:|---:|---:|"]
+        for task, reason in size.get("skipped", {}).items():
+            if not task.startswith("stages"):
+                lines.append(
+                    f"| {size['events']:,} | {size['customers']:,} | {task} "
+                    f"| {reason} | | | | |"
+                )
+    lines += [
+        "",
+        "| events | Parquet (MiB) | files | generation (s) | Spark start-up (s) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for size in payload["sizes"]:
         spark = size["tasks"].get("ibis-spark", {})
         startup = spark.get("startup_seconds")
         startup_text = "" if startup is None else f"{startup:.1f}"
         lines.append(
             f"| {size['events']:,} | {size['parquet_mib']:.0f} "
-            f"| {size['parquet_files']} | {startup_text} |"
+            f"| {size['parquet_files']} | {size['generation_seconds']:.0f} "
+            f"| {startup_text} |"
         )
+    lines += _stage_lines(payload)
     return "\n".join(lines) + "\n"
+
+
+def _stage_lines(payload: dict) -> list[str]:
+    """Return the Markdown table of seconds and peak memory per engine stage."""
+    stage_names = [
+        name
+        for size in payload["sizes"]
+        for report in size.get("stages", {}).values()
+        for name in report["stages"]
+    ]
+    names = list(dict.fromkeys(stage_names))
+    if not names:
+        return []
+    lines = [
+        "",
+        "### Every engine stage, Parquet to Parquet",
+        "",
+        "Each stage runs on the engine and writes its table to Parquet, so no",
+        "table passes through pandas. Cells give seconds and, in brackets, the",
+        "peak RSS in MiB of the process and its children during that stage.",
+        "",
+        "| events | engine | " + " | ".join(names) + " | total (s) | events/s |",
+        "|---:|---|" + "---:|" * (len(names) + 2),
+    ]
+    for size in payload["sizes"]:
+        for engine, report in size.get("stages", {}).items():
+            cells = [
+                "{:.1f} ({:,.0f})".format(
+                    report["stages"][name]["seconds"],
+                    report["stages"][name]["peak_rss_mib"],
+                )
+                if name in report["stages"]
+                else ""
+                for name in names
+            ]
+            lines.append(
+                f"| {size['events']:,} | {engine} | "
+                + " | ".join(cells)
+                + f" | {report['seconds']:.1f} "
+                f"| {size['events'] / report['seconds']:,.0f} |"
+            )
+        for task, reason in size.get("skipped", {}).items():
+            if task.startswith("stages"):
+                lines.append(f"| {size['events']:,} | {task[10:]} | {reason} |")
+    return lines
 
 
 def chart(payload: dict, path: Path) -> None:
@@ -313,6 +412,18 @@ def main() -> None:
         help="skip the pandas task above this many events (default 20000000)",
     )
     parser.add_argument(
+        "--stage-engines",
+        default="duckdb,spark",
+        help="engines of the per-stage run (default duckdb,spark; empty for none)",
+    )
+    parser.add_argument(
+        "--spark-stages-max-events",
+        type=int,
+        default=20_000_000,
+        help="skip the per-stage run on Spark above this many events "
+        "(default 20000000)",
+    )
+    parser.add_argument(
         "--chart",
         type=Path,
         default=HERE.parent / "docs" / "images" / "scale.png",
@@ -333,7 +444,15 @@ def main() -> None:
     payload = {
         "environment": environment(),
         "sizes": [
-            run_size(n, tasks, args.cache, args.pandas_max_events) for n in sizes
+            run_size(
+                n,
+                tasks,
+                args.cache,
+                args.pandas_max_events,
+                [e for e in args.stage_engines.split(",") if e],
+                args.spark_stages_max_events,
+            )
+            for n in sizes
         ],
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)

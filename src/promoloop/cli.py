@@ -355,6 +355,81 @@ def evaluate(
     )
 
 
+@app.command()
+def features(
+    events: Annotated[
+        Path,
+        typer.Option(
+            help="Folder of the events, partitioned by day: "
+            "date=YYYY-MM-DD subfolders of Parquet files."
+        ),
+    ],
+    state: Annotated[
+        Path,
+        typer.Option(
+            help="State folder of the stored partials and their manifest, "
+            "created when missing."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(help="Folder for behaviour.parquet and interest.parquet."),
+    ],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="Compute the features as of the end of this day (default: the "
+            "newest partition's day)."
+        ),
+    ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            help="Items Parquet file. When given, the interest scores are written."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML file of run settings: its interest and engine apply."),
+    ] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Engine: duckdb (default) or spark.")
+    ] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master URL, e.g. local[2].")
+    ] = None,
+) -> None:
+    """Process new event partitions and write the features as of a day."""
+    from promoloop.engine import open_engine
+    from promoloop.engine.incremental import update, write_features
+
+    try:
+        settings = _load_config(config)
+        engine_settings = settings.engine.model_dump()
+        if engine is not None:
+            engine_settings["name"] = engine
+        if spark_master is not None:
+            engine_settings["spark_master"] = spark_master
+        settings = _validate_config(
+            settings.model_dump() | {"engine": engine_settings},
+            "the command-line options",
+        )
+        with open_engine(settings.engine.name, settings.engine.spark_master) as session:
+            summary = update(session, events, state, interest=settings.interest)
+            written = write_features(session, state, out, as_of=as_of, items=items)
+    except PromoloopError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    counts = summary.counts()
+    total = len(summary.processed) + counts["unchanged"]
+    typer.echo(
+        f"processed {len(summary.processed)} of {total} partitions "
+        f"({counts['new']} new, {counts['changed']} changed; "
+        f"{counts['unchanged']} unchanged, {counts['removed']} removed); "
+        f"features as of {written.as_of.isoformat()} written to {out}"
+    )
+
+
 benchmark_app = typer.Typer(
     help="Benchmarks on public data, side by side with reference tools.",
     no_args_is_help=True,

@@ -61,6 +61,12 @@ class RecommendConfig(BaseModel):
     num_threads: int = Field(
         default=1, ge=0, description="Threads of implicit's models (0 = all cores)."
     )
+    spark_als: bool = Field(
+        default=False,
+        description="Also compare Spark ML's ALS (model als_spark, with "
+        "als_factors and als_iterations); needs the Spark engine. Off by "
+        "default, so both engines compare the same models.",
+    )
 
 
 class TargetingConfig(BaseModel):

@@ -125,7 +125,16 @@ def test_rules_reject_arguments(small_baskets, arguments, pattern):
 def test_rules_reject_dense_blowup(small_baskets, monkeypatch):
     monkeypatch.setattr("promoloop.mining.rules.MAX_DENSE_CELLS", 5)
     with pytest.raises(ValueError, match="raise min_support or min_count"):
-        association_rules(small_baskets, min_support=0.25, min_count=1)
+        association_rules(small_baskets, min_support=0.25, min_count=1, max_len=3)
+
+
+def test_pair_rules_need_no_dense_table(small_baskets, monkeypatch):
+    # Pairs are counted on the engine, so the one-hot limit does not apply.
+    monkeypatch.setattr("promoloop.mining.rules.MAX_DENSE_CELLS", 5)
+    rules = association_rules(
+        small_baskets, min_support=0.25, min_confidence=0.0, min_count=1
+    )
+    assert len(rules) == 2 * 6  # every pair of the 4 items, both directions
 
 
 def test_bundles_top_pairs_with_names(small_baskets):

@@ -1,8 +1,9 @@
-"""The behaviour-feature computations that the scale benchmark times.
+"""The profile-table computations that the scale benchmark times.
 
-Four ways to compute the table of
-:func:`promoloop.profiles.behaviour.behaviour_features` from a synthetic shop
-on Parquet:
+The profile table is the behaviour features of
+:func:`promoloop.profiles.behaviour.behaviour_features` with the RFM scores
+of :func:`promoloop.profiles.value.rfm_scores` (quintiles, ties by
+customer id). Four ways to compute it from a synthetic shop on Parquet:
 
 - ``ibis-duckdb``: the Ibis definition on DuckDB.
 - ``ibis-spark``: the same Ibis definition on Spark; the session start-up
@@ -40,6 +41,15 @@ from promoloop.vocabulary import Columns as C
 from promoloop.vocabulary import EventType
 
 DAY = pd.Timedelta(days=1)
+
+# RFM score columns: (name, behaviour column, whether higher is better).
+RFM_INPUTS = [
+    ("r_score", "recency_days", False),
+    ("f_score", "frequency", True),
+    ("m_score", "monetary", True),
+]
+PROFILE_COLUMNS = BEHAVIOUR_COLUMNS + [name for name, _, _ in RFM_INPUTS]
+PROFILE_DTYPES = {**OUTPUT_DTYPES, **{name: "int64" for name, _, _ in RFM_INPUTS}}
 
 # The reference computation, in DuckDB's SQL. {events} is a Parquet glob and
 # {as_of} an ISO timestamp in UTC.
@@ -86,7 +96,8 @@ baskets AS (
         WHERE event_type = 'purchase'
     )
     GROUP BY customer_id
-)
+),
+behaviour AS (
 SELECT
     customer_id,
     date_diff('microsecond', last_purchase, TIMESTAMPTZ '{as_of}') / 86400e6
@@ -106,6 +117,19 @@ SELECT
         AS tenure_days,
     zero_price_only
 FROM totals LEFT JOIN baskets USING (customer_id)
+)
+SELECT
+    *,
+    CAST(ceil(5 * row_number() OVER (
+        ORDER BY coalesce(recency_days, 'inf'::DOUBLE) DESC, customer_id
+    ) / count(*) OVER ()) AS BIGINT) AS r_score,
+    CAST(ceil(5 * row_number() OVER (
+        ORDER BY coalesce(frequency::DOUBLE, '-inf'::DOUBLE), customer_id
+    ) / count(*) OVER ()) AS BIGINT) AS f_score,
+    CAST(ceil(5 * row_number() OVER (
+        ORDER BY coalesce(monetary, '-inf'::DOUBLE), customer_id
+    ) / count(*) OVER ()) AS BIGINT) AS m_score
+FROM behaviour
 ORDER BY customer_id
 """
 
@@ -179,24 +203,49 @@ def pandas_behaviour(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     return out[BEHAVIOUR_COLUMNS].astype(OUTPUT_DTYPES)
 
 
+def pandas_rfm(behaviour: pd.DataFrame) -> pd.DataFrame:
+    """Score recency, frequency and monetary value 1 to 5 by quintile, in pandas.
+
+    ``behaviour`` is sorted by customer id, so ``rank(method="first")``
+    breaks ties by customer id, as the engine definition does.
+    """
+    scores = pd.DataFrame(index=behaviour.index)
+    for name, column, higher_is_better in RFM_INPUTS:
+        worst = -np.inf if higher_is_better else np.inf
+        values = behaviour[column].astype("float64").fillna(worst)
+        rank = values.rank(method="first", ascending=higher_is_better)
+        scores[name] = np.ceil(5 * rank / len(values)).astype("int64")
+    return scores
+
+
+def collect_profile_table(engine, events, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Run the behaviour features and RFM scores as one query on an engine."""
+    from promoloop.engine.behaviour import behaviour_table
+    from promoloop.engine.value import rfm_table
+
+    behaviour = behaviour_table(events, as_of)
+    scores = rfm_table(behaviour).drop("rfm_score")
+    table = engine.to_pandas(behaviour.join(scores, C.customer_id))
+    table = table.set_index(C.customer_id).sort_index()
+    return table.astype(PROFILE_DTYPES)[PROFILE_COLUMNS]
+
+
 # Tasks: each returns the table and fills ``phases`` with seconds per phase
 
 
 def run_ibis_duckdb(shop: Path, as_of: pd.Timestamp, phases: dict) -> pd.DataFrame:
     from promoloop.engine import Engine
-    from promoloop.engine.behaviour import collect_behaviour
 
     with Engine.duckdb() as engine:
         started = time.perf_counter()
         events = engine.register_parquet("events", shop / EVENTS_DIR)
-        table = collect_behaviour(engine, events, as_of)
+        table = collect_profile_table(engine, events, as_of)
         phases["compute"] = time.perf_counter() - started
     return table
 
 
 def run_ibis_spark(shop: Path, as_of: pd.Timestamp, phases: dict) -> pd.DataFrame:
     from promoloop.engine import Engine
-    from promoloop.engine.behaviour import collect_behaviour
 
     started = time.perf_counter()
     engine = Engine.spark(driver_memory=SPARK_DRIVER_MEMORY)
@@ -204,7 +253,7 @@ def run_ibis_spark(shop: Path, as_of: pd.Timestamp, phases: dict) -> pd.DataFram
     try:
         started = time.perf_counter()
         events = engine.register_parquet("events", shop / EVENTS_DIR)
-        table = collect_behaviour(engine, events, as_of)
+        table = collect_profile_table(engine, events, as_of)
         phases["compute"] = time.perf_counter() - started
     finally:
         engine.close()
@@ -222,7 +271,7 @@ def run_duckdb_sql(shop: Path, as_of: pd.Timestamp, phases: dict) -> pd.DataFram
         )
         table = connection.sql(query).df()
         phases["compute"] = time.perf_counter() - started
-    return table.set_index(C.customer_id).astype(OUTPUT_DTYPES)
+    return table.set_index(C.customer_id).astype(PROFILE_DTYPES)[PROFILE_COLUMNS]
 
 
 def run_pandas(shop: Path, as_of: pd.Timestamp, phases: dict) -> pd.DataFrame:
@@ -231,6 +280,7 @@ def run_pandas(shop: Path, as_of: pd.Timestamp, phases: dict) -> pd.DataFrame:
     phases["load"] = time.perf_counter() - started
     started = time.perf_counter()
     table = pandas_behaviour(events, as_of)
+    table = table.join(pandas_rfm(table))
     phases["compute"] = time.perf_counter() - started
     return table
 

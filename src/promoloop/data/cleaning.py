@@ -1,5 +1,13 @@
 """Cleaning rules shared by every loader, each recorded in the CleaningReport.
 
+The rules are defined once, as Ibis expressions, in
+:mod:`promoloop.engine.cleaning`. Each function here runs one of them on a
+pandas table: it registers the columns the rule reads, with each row's
+position, on an engine (a new in-process DuckDB database unless one is
+passed), collects what the rule returns (the rows it drops or changes, a
+new column, or the row order) and applies that to the table. The index,
+the other columns and the dtypes stay as they were.
+
 Each rule records its count even when it matched no row, so a report shows
 what was checked and not only what was found.
 """
@@ -7,29 +15,37 @@ what was checked and not only what was found.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
+import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from promoloop.data.files import ROW
-from promoloop.data.ids import canonical_id
-from promoloop.data.report import CleaningReport, RuleAction
+from promoloop.data.report import CleaningReport
 from promoloop.data.schema import EVENTS, conform
-from promoloop.errors import InputError
+from promoloop.engine import Engine, engine_or_default
+from promoloop.engine import cleaning as rules
+from promoloop.engine.cleaning import COUNTED, EVENT_SORT_ORDER, SOURCE_ROW
 from promoloop.vocabulary import Columns as C
 from promoloop.vocabulary import EventType
 
 logger = logging.getLogger(__name__)
 
-EVENT_SORT_ORDER = [C.timestamp, C.order_id, C.item_id, C.event_id]
-"""Columns that fix the row order of every canonical events table."""
+DISCOUNT_COLUMNS = rules.LINE_DISCOUNT_COLUMNS
+"""Discount columns of loyalty-card lines read by :func:`line_prices`."""
 
-_MAX_ROWS_LISTED = 10
+_INPUT_TABLE = "cleaning_input"
 
 
 def drop_exact_duplicates(
-    df: pd.DataFrame, report: CleaningReport, *, table: str = "events"
+    df: pd.DataFrame,
+    report: CleaningReport,
+    *,
+    table: str = "events",
+    engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Remove rows equal in every column to an earlier row, and count them.
 
@@ -41,21 +57,23 @@ def drop_exact_duplicates(
         Receives the ``exact_duplicates`` count.
     table : str, default "events"
         Table name in the report.
+    engine : Engine, optional
+        Engine that runs the rule; left open. Default: a new in-process
+        DuckDB engine, closed afterwards.
 
     Returns
     -------
     DataFrame
         The first of each group of equal rows, in the original order.
     """
-    duplicated = df.duplicated(keep="first")
-    report.add(
-        "exact_duplicates",
-        int(duplicated.sum()),
-        RuleAction.DROPPED,
-        "rows equal in every column to an earlier row",
-        table=table,
-    )
-    return df[~duplicated]
+    with _engine(engine) as running:
+        rule = rules.drop_exact_duplicates(_register(running, df, list(df.columns)))
+        dropped = rules.collect(running, rule.changed)
+    count = int(dropped[COUNTED].sum())
+    rules.EXACT_DUPLICATES.record(report, count, table=table)
+    keep = np.ones(len(df), dtype=bool)
+    keep[_positions(dropped)] = False
+    return df[keep]
 
 
 def normalize_discount_signs(
@@ -64,6 +82,7 @@ def normalize_discount_signs(
     report: CleaningReport,
     *,
     file: str | None = None,
+    engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Make every discount column non-negative, detecting its sign per column.
 
@@ -83,6 +102,9 @@ def normalize_discount_signs(
         (rows with a non-zero value that were negated, 0 when none were).
     file : str, optional
         File name for the error message.
+    engine : Engine, optional
+        Engine that runs the rule; left open. Default: a new in-process
+        DuckDB engine, closed afterwards.
 
     Returns
     -------
@@ -95,45 +117,49 @@ def normalize_discount_signs(
         If a column has both positive and negative values; the message lists
         the rows of the less common sign.
     """
+    columns = list(columns)
     out = df.copy()
-    for column in columns:
-        values = out[column]
-        negative = values < 0
-        positive = values > 0
-        if negative.any() and positive.any():
-            minority = negative if negative.sum() <= positive.sum() else positive
-            rows = [int(r) for r in values.index[minority.to_numpy()]]
-            listed = rows[:_MAX_ROWS_LISTED]
-            more = (
-                f" and {len(rows) - len(listed)} more"
-                if len(rows) > len(listed)
-                else ""
-            )
-            raise InputError(
-                f"discount column has both positive and negative values; "
-                f"rows {listed}{more} have the less common sign",
-                file=file,
-                row=rows[0],
-                column=column,
-                value=float(values.loc[rows[0]]),
-                expected="all discounts >= 0, or all <= 0 when stored as negatives",
-                fix="correct the rows or split the column by meaning",
-            )
-        flipped = int(negative.sum())
-        if flipped:
-            # abs() and not negation, so zeros stay 0.0 and never become -0.0.
-            out[column] = values.abs()
-            report.notes.append(
-                f"discount column {column!r} stored discounts as negative numbers; "
-                f"the sign of {flipped} rows was flipped"
-            )
-        report.add(
-            f"discount_sign_flipped:{column}",
-            flipped,
-            RuleAction.REPAIRED,
-            f"negative discounts in {column!r} made positive",
-        )
+    if not columns:
+        return out
+    with _engine(engine) as running:
+        source = _register(running, df, columns)
+        counts = rules.collect(running, rules.discount_sign_counts(source, columns))
+        for column in columns:
+            negative = int(counts[f"negative:{column}"].iloc[0])
+            positive = int(counts[f"positive:{column}"].iloc[0])
+            if negative and positive:
+                _raise_mixed_signs(
+                    running, source, df.index, column, negative, positive, file
+                )
+            flipped = 0
+            if negative:
+                rule = rules.flip_discount_signs(source, [column])
+                changed = rules.collect(running, rule.changed)
+                flipped = int(changed[COUNTED].sum())
+                values = _by_position(changed, column, len(df))
+                out[column] = pd.Series(values, index=df.index).astype(df[column].dtype)
+                report.notes.append(rules.flipped_signs_note(column, flipped))
+            rules.discount_sign_entry(column).record(report, flipped)
     return out
+
+
+def _raise_mixed_signs(engine, source, index, column, negative, positive, file):
+    minority_negative = negative <= positive
+    rows = rules.collect(
+        engine,
+        rules.minority_sign_rows(source, column, minority_negative).limit(
+            rules.MAX_ROWS_LISTED
+        ),
+    )
+    labels = [int(label) for label in index[_positions(rows)]]
+    raise rules.mixed_signs_error(
+        column,
+        labels,
+        negative if minority_negative else positive,
+        rows[column].iloc[0],
+        file=file,
+        row=labels[0],
+    )
 
 
 def canonicalize_ids(
@@ -142,6 +168,7 @@ def canonicalize_ids(
     report: CleaningReport,
     *,
     table: str = "events",
+    engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Make id columns canonical strings and count the values that changed.
 
@@ -155,30 +182,41 @@ def canonicalize_ids(
         Receives one ``id_made_canonical:<column>`` count per column.
     table : str, default "events"
         Table name in the report.
+    engine : Engine, optional
+        Engine that runs the rule; left open. Default: a new in-process
+        DuckDB engine, closed afterwards.
 
     Returns
     -------
     DataFrame
         A copy whose id columns are canonical strings
-        (see :func:`promoloop.data.ids.canonical_id`).
+        (see :func:`promoloop.engine.cleaning.canonical_id`).
     """
+    columns = list(columns)
     out = df.copy()
-    for column in columns:
-        before = out[column].astype("string")
-        after = canonical_id(out[column])
-        changed = (before != after).fillna(False) & before.notna() & after.notna()
-        out[column] = after
-        report.add(
-            f"id_made_canonical:{column}",
-            int(changed.sum()),
-            RuleAction.REPAIRED,
-            f"{column} rewritten as a canonical string, e.g. '30117.0' -> '30117'",
-            table=table,
-        )
+    if not columns:
+        return out
+    text = pd.DataFrame({column: out[column].astype("string") for column in columns})
+    with _engine(engine) as running:
+        source = _register(running, text, columns)
+        for column in columns:
+            changed = rules.collect(
+                running, rules.canonicalize_id(source, column).changed
+            )
+            after = text[column].copy()
+            after.iloc[_positions(changed)] = pd.array(
+                changed[column].tolist(), dtype=after.dtype
+            )
+            out[column] = after
+            rules.canonical_id_entry(column).record(
+                report, int(changed[COUNTED].sum()), table=table
+            )
     return out
 
 
-def unit_price(amount: pd.Series, quantity: pd.Series) -> pd.Series:
+def unit_price(
+    amount: pd.Series, quantity: pd.Series, *, engine: Engine | None = None
+) -> pd.Series:
     """Divide ``amount`` by ``quantity``, missing (NaN) where quantity is 0.
 
     Parameters
@@ -186,7 +224,10 @@ def unit_price(amount: pd.Series, quantity: pd.Series) -> pd.Series:
     amount : Series
         Money per line.
     quantity : Series
-        Units per line.
+        Units per line, aligned with ``amount`` on the index.
+    engine : Engine, optional
+        Engine that runs the division; left open. Default: a new in-process
+        DuckDB engine, closed afterwards.
 
     Returns
     -------
@@ -194,12 +235,23 @@ def unit_price(amount: pd.Series, quantity: pd.Series) -> pd.Series:
         Never ``inf``: lines with quantity 0 (or missing) get NaN, which
         pandas treats as missing.
     """
-    quantity = quantity.astype("float64")
-    safe = quantity.where(quantity != 0)
-    return (amount.astype("float64") / safe).astype("float64")
+    lines = pd.DataFrame({"amount": amount, "quantity": quantity})
+    with _engine(engine) as running:
+        source = _register(running, lines, ["amount", "quantity"])
+        price = source.select(
+            SOURCE_ROW, price=rules.unit_price(source.amount, source.quantity)
+        )
+        values = _by_position(rules.collect(running, price), "price", len(lines))
+    name = amount.name if amount.name == quantity.name else None
+    return pd.Series(values, index=lines.index, dtype="float64", name=name)
 
 
-def line_prices(df: pd.DataFrame, report: CleaningReport | None = None) -> pd.DataFrame:
+def line_prices(
+    df: pd.DataFrame,
+    report: CleaningReport | None = None,
+    *,
+    engine: Engine | None = None,
+) -> pd.DataFrame:
     """Compute regular, loyalty and coupon unit prices of loyalty-card lines.
 
     Uses the Complete Journey layout with discounts already made >= 0 by
@@ -217,6 +269,9 @@ def line_prices(df: pd.DataFrame, report: CleaningReport | None = None) -> pd.Da
         ``coupon_disc`` and ``coupon_match_disc``.
     report : CleaningReport, optional
         Receives the ``price_missing_zero_quantity`` count.
+    engine : Engine, optional
+        Engine that computes the prices; left open. Default: a new
+        in-process DuckDB engine, closed afterwards.
 
     Returns
     -------
@@ -231,53 +286,52 @@ def line_prices(df: pd.DataFrame, report: CleaningReport | None = None) -> pd.Da
     InputError
         If a discount column is negative (signs not normalised).
     """
-    for column in ("retail_disc", "coupon_disc", "coupon_match_disc"):
-        if (df[column] < 0).any():
-            raise InputError(
-                "negative discount; normalise the signs first",
-                column=column,
-                value=float(df[column].min()),
-                expected="discounts >= 0",
-                fix="call normalize_discount_signs on the discount columns first",
-            )
-    sales = df["sales_value"]
-    quantity = df["quantity"]
-    regular = unit_price(sales + df["retail_disc"] + df["coupon_match_disc"], quantity)
-    loyalty = unit_price(sales + df["coupon_match_disc"], quantity)
-    coupon = unit_price(sales - df["coupon_disc"], quantity)
-    pct = 100 * (regular - loyalty) / regular.where(regular != 0)
+    with _engine(engine) as running:
+        source = _register(running, df, ["quantity", "sales_value", *DISCOUNT_COLUMNS])
+        checks = rules.collect(running, rules.line_price_checks(source)).iloc[0]
+        for column in DISCOUNT_COLUMNS:
+            if checks[f"negative:{column}"]:
+                raise rules.unnormalised_discount_error(
+                    column, checks[f"minimum:{column}"]
+                )
+        prices = rules.collect(running, rules.line_prices(source))
     out = pd.DataFrame(
         {
-            "regular_price": regular,
-            "loyalty_price": loyalty,
-            "coupon_price": coupon,
-            "loyalty_discount_pct": pct,
+            column: _by_position(prices, column, len(df))
+            for column in rules.LINE_PRICE_COLUMNS
         },
         index=df.index,
+        dtype="float64",
     )
     if report is not None:
-        report.add(
-            "price_missing_zero_quantity",
-            int((quantity == 0).sum()),
-            RuleAction.FLAGGED,
-            "lines with quantity 0 kept for totals; their unit prices are missing",
-        )
+        rules.PRICE_MISSING_ZERO_QUANTITY.record(report, checks["zero_quantity"])
     return out
 
 
-def number_lines(df: pd.DataFrame, group: str, by: Sequence[str]) -> pd.Series:
+def number_lines(
+    df: pd.DataFrame, group: str, by: Sequence[str], *, engine: Engine | None = None
+) -> pd.Series:
     """Number the rows of each ``group`` 1, 2, ... in the order of ``by``.
 
     Sorting by content first makes the numbers, and so ids built from them,
-    independent of the row order of the file.
+    independent of the row order of the file. Ties keep the row order of
+    ``df``, and missing values sort last. ``engine`` runs the numbering and
+    is left open; the default is a new in-process DuckDB engine.
     """
-    ordered = df.sort_values([group, *by], kind="stable")
-    numbers = ordered.groupby(group, sort=False, dropna=False).cumcount() + 1
-    return numbers.reindex(df.index)
+    by = list(by)
+    with _engine(engine) as running:
+        source = _register(running, df, list(dict.fromkeys([group, *by])))
+        lines = source.select(SOURCE_ROW, line=rules.line_number(source, group, by))
+        numbers = _by_position(rules.collect(running, lines), "line", len(df))
+    return pd.Series(numbers, index=df.index, dtype="int64")
 
 
 def finish_events(
-    events: pd.DataFrame, report: CleaningReport, *, source: str
+    events: pd.DataFrame,
+    report: CleaningReport,
+    *,
+    source: str,
+    engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Check and sort a canonical events table, as the last step of every loader.
 
@@ -289,6 +343,9 @@ def finish_events(
         Receives the ``non_finite_amount`` count.
     source : str
         File or dataset name used in error messages.
+    engine : Engine, optional
+        Engine that runs the checks and the sort; left open. Default: a new
+        in-process DuckDB engine, closed afterwards.
 
     Returns
     -------
@@ -302,56 +359,100 @@ def finish_events(
         If event ids repeat, or an amount, quantity or discount is negative.
     """
     events = conform(events, EVENTS, source=source)
+    columns = list(dict.fromkeys([*rules.MONEY_COLUMNS, *EVENT_SORT_ORDER]))
+    with _engine(engine) as running:
+        table = _register(running, events, columns)
 
-    # Infinite money values cannot come from a parsed file, but a loader's
-    # arithmetic can make them; they are made missing and counted.
-    money = [C.amount, C.discount, C.quantity]
-    infinite = np.isinf(events[money].to_numpy(dtype="float64")).any(axis=1)
-    report.add(
-        "non_finite_amount",
-        int(infinite.sum()),
-        RuleAction.REPAIRED,
-        "infinite amount, discount or quantity made missing",
-    )
-    if infinite.any():
-        events[money] = events[money].replace([np.inf, -np.inf], np.nan)
+        # Infinite money values are made missing and counted.
+        infinite = rules.make_infinite_missing(table)
+        changed = rules.collect(running, infinite.changed)
+        rules.NON_FINITE_AMOUNT.record(report, int(changed[COUNTED].sum()))
+        if len(changed):
+            for column in rules.MONEY_COLUMNS:
+                values = events[column].to_numpy(dtype="float64", copy=True)
+                values[_positions(changed)] = changed[column].to_numpy("float64")
+                events[column] = values
+        table = infinite.table
 
-    for column in money:
-        negative = events[column] < 0
-        if negative.any():
-            first = int(negative.to_numpy().nonzero()[0][0])
-            raise InputError(
-                f"negative {column} in the events table",
-                file=source,
-                row=_row_number(events.index, first),
-                column=column,
-                value=float(events[column].iloc[first]),
-                expected=f"{column} >= 0 (returns are event_type 'return')",
-                fix="map returns to event_type 'return' with positive values",
-            )
-
-    repeated = events[C.event_id].duplicated(keep=False)
-    if repeated.any():
-        ids = events.loc[repeated, C.event_id].unique()[:_MAX_ROWS_LISTED].tolist()
-        raise InputError(
-            f"event ids are not unique: {ids}",
-            file=source,
-            column=C.event_id,
-            value=ids[0],
-            expected="one row per event id",
-            fix="map a unique event id column, or leave event_id unmapped",
+        _check_events(running, table, events.index, source)
+        order = _positions(
+            rules.collect(running, rules.sort_events(table).select(SOURCE_ROW))
         )
 
     extra = [c for c in events.columns if c not in EVENTS.names]
     events = events[EVENTS.names + extra]
-    events = events.sort_values(EVENT_SORT_ORDER, kind="stable", na_position="last")
-    return events.reset_index(drop=True)
+    return events.take(order).reset_index(drop=True)
+
+
+def _check_events(engine: Engine, table: ibis.Table, index: pd.Index, source: str):
+    """Raise for negative money values and repeated event ids."""
+    negatives = rules.collect(engine, rules.negative_counts(table)).iloc[0]
+    for column in rules.MONEY_COLUMNS:
+        if negatives[column]:
+            first = rules.first_row(engine, rules.negative_rows(table, column))
+            raise rules.negative_value_error(
+                column,
+                first[column],
+                file=source,
+                row=_row_number(index, int(first[SOURCE_ROW])),
+            )
+    if rules.scalar(engine, rules.repeated_event_id_count(table)):
+        first = rules.repeated_event_ids(table).limit(rules.MAX_ROWS_LISTED)
+        ids = rules.collect(engine, first)[C.event_id].tolist()
+        ids = [pd.NA if pd.isna(event_id) else event_id for event_id in ids]
+        raise rules.repeated_event_ids_error(ids, file=source)
 
 
 def _row_number(index: pd.Index, position: int) -> int | None:
     # Loaders keep the file's 1-based data row number as an index named
     # "row"; a table built in memory has no file row.
     return int(index[position]) if index.name == ROW else None
+
+
+# Running the rules on a pandas table
+
+
+@contextmanager
+def _engine(engine: Engine | None) -> Iterator[Engine]:
+    """Yield ``engine``, the active engine, or a new DuckDB engine closed on exit."""
+    with engine_or_default(engine) as chosen:
+        yield chosen
+
+
+def _register(engine: Engine, df: pd.DataFrame, columns: list[str]) -> ibis.Table:
+    """Register ``columns`` of ``df`` with each row's position as ``SOURCE_ROW``.
+
+    Timestamps are registered as integers since the epoch in their own unit,
+    because :meth:`Engine.register_frame` truncates them to microseconds,
+    and the rules compare and sort them at full resolution, as pandas does.
+    """
+    arrays = []
+    for column in columns:
+        values = df[column]
+        if values.dtype.kind == "M":
+            stamps = pd.DatetimeIndex(values)
+            arrays.append(pa.array(stamps.asi8, mask=stamps.isna()))
+        else:
+            array = pa.array(values, from_pandas=True)
+            # A column of only missing values has Arrow's null type; string
+            # is a type that every engine holds.
+            arrays.append(
+                array.cast(pa.string()) if pa.types.is_null(array.type) else array
+            )
+    arrays.append(pa.array(np.arange(len(df), dtype="int64")))
+    frame = pa.Table.from_arrays(arrays, names=[*columns, SOURCE_ROW])
+    return engine.register_frame(_INPUT_TABLE, frame)
+
+
+def _positions(rows: pd.DataFrame) -> np.ndarray:
+    return rows[SOURCE_ROW].to_numpy(dtype="int64")
+
+
+def _by_position(rows: pd.DataFrame, column: str, length: int) -> np.ndarray:
+    """Return ``column`` of collected rows in the order of ``SOURCE_ROW``."""
+    values = np.empty(length, dtype=rows[column].dtype)
+    values[_positions(rows)] = rows[column].to_numpy()
+    return values
 
 
 def item_units_sold(events: pd.DataFrame) -> pd.Series:

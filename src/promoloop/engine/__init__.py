@@ -6,6 +6,20 @@ Apache Spark with the ``spark`` extra), registers pandas frames and Parquet
 datasets as tables, and collects results to pandas.
 """
 
-from promoloop.engine.backends import DUCKDB, SPARK, Engine
+from promoloop.engine.backends import (
+    DUCKDB,
+    SPARK,
+    Engine,
+    engine_or_default,
+    open_engine,
+    use_engine,
+)
 
-__all__ = ["DUCKDB", "SPARK", "Engine"]
+__all__ = [
+    "DUCKDB",
+    "SPARK",
+    "Engine",
+    "engine_or_default",
+    "open_engine",
+    "use_engine",
+]

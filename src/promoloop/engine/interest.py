@@ -2,14 +2,19 @@
 
 This is the one definition of the interest profile: each known customer's
 time-decayed, event-type-weighted affinity to every category and brand they
-touched. :func:`interest_table` builds the expression, and
-:func:`collect_interest` runs it on an :class:`Engine` and returns the pandas
-table that :func:`promoloop.profiles.interest.interest_scores` documents.
+touched. It takes two steps: :func:`interest_partials` sums the decayed
+event weights per customer and item up to a reference time, and
+:func:`merge_interest` decays any set of those partials to a date and sums
+them per category and brand. :func:`interest_table` chains the two over all
+the events, and :func:`collect_interest` runs it on an :class:`Engine` and
+returns the pandas table that
+:func:`promoloop.profiles.interest.interest_scores` documents.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -22,8 +27,14 @@ from promoloop.vocabulary import Columns as C
 
 logger = logging.getLogger(__name__)
 
+# Decimals of the score that decide the order of a customer's values.
+_SORT_DECIMALS = 9
+
 DIMENSIONS = (C.category, C.brand)
 INTEREST_COLUMNS = [C.customer_id, "dimension", "value", C.score]
+
+# Column of the partials: the time their weights are decayed to.
+REFERENCE = "reference_time"
 
 # Columns of the events table that the scores read.
 INPUT_COLUMNS = [C.customer_id, C.item_id, C.event_type, C.timestamp]
@@ -60,20 +71,7 @@ def event_weight(
         type, weigh 0. With decay on, an event without a timestamp weighs
         0 as well.
     """
-    event_type = events[C.event_type]
-    pairs = [(name, float(weight)) for name, weight in config.event_weights.items()]
-    if pairs:
-        weight = event_type.cases(*pairs, else_=0.0).cast("float64")
-    else:
-        weight = ibis.literal(0.0, type="float64")
-    if config.half_life_days is None:
-        return weight
-
-    as_of_value = ibis.literal(_utc(as_of), type=dt.Timestamp(timezone="UTC"))
-    microseconds = as_of_value.delta(events[C.timestamp], unit="microsecond")
-    age_days = (microseconds.cast("float64") / MICROSECONDS_PER_DAY).clip(lower=0)
-    decay = ibis.literal(0.5, type="float64") ** (age_days / config.half_life_days)
-    return (weight * decay).fill_null(0.0)
+    return _decayed_weight(events, _timestamp_literal(as_of), config)
 
 
 def interest_table(
@@ -83,6 +81,10 @@ def interest_table(
     config: InterestConfig,
 ) -> ibis.Table | None:
     """Build the expression of every known customer's interest scores.
+
+    The scores are :func:`merge_interest` of :func:`interest_partials` over
+    all the events, decayed to ``as_of``, so a full computation and one from
+    stored partials share one definition.
 
     Parameters
     ----------
@@ -112,16 +114,113 @@ def interest_table(
     dimension (for that dimension only). Ages are exact to the
     microsecond: elapsed microseconds over 86,400,000,000.
     """
-    known = events.filter(events[C.customer_id].notnull() & events[C.item_id].notnull())
+    if not _dimensions(items):
+        return None
+    partials = interest_partials(events, config, reference=as_of)
+    return merge_interest(partials, items, as_of, config)
 
-    # Sum per customer and item first, so the join with items stays small
-    per_item = known.group_by(C.customer_id, C.item_id).aggregate(
-        **{C.weight: event_weight(known, as_of, config).sum()}
+
+def interest_partials(
+    events: ibis.Table,
+    config: InterestConfig,
+    reference: pd.Timestamp | str,
+    by: Sequence[str] = (),
+) -> ibis.Table:
+    """Build the expression of the decayed event weights per customer and item.
+
+    The weights are decayed to a reference time and stored with it. Since
+    ``0.5 ** ((as_of - t) / h) == 0.5 ** ((as_of - r) / h) * 0.5 ** ((r - t) / h)``
+    for any reference time ``r``, :func:`merge_interest` later decays each
+    partial sum from ``r`` to its ``as_of`` without the events.
+
+    Parameters
+    ----------
+    events : ibis.Table
+        Canonical events table (at least :data:`INPUT_COLUMNS`).
+    config : InterestConfig
+        Event weights and half-life.
+    reference : Timestamp or str
+        Reference time: one timestamp (a timezone-naive value is taken as
+        UTC), or the name of a timestamp column of ``events`` that holds
+        each event's reference time. It must be the same for all events of
+        a group. Events later than their reference count as age 0, as in
+        :func:`event_weight`.
+    by : sequence of str, default ()
+        Further columns of ``events`` to group by, such as the date
+        partition the events were read from.
+
+    Returns
+    -------
+    ibis.Table
+        Columns ``by``, ``customer_id``, ``item_id``, :data:`REFERENCE` and
+        ``weight`` (the sum of the events' weights decayed to the
+        reference), one row per group of known customer and item ids.
+    """
+    known = events.filter(events[C.customer_id].notnull() & events[C.item_id].notnull())
+    keys = [*by, C.customer_id, C.item_id]
+    if not isinstance(reference, str):
+        # One reference for all: add it after the sums, not to every event
+        literal = _timestamp_literal(reference)
+        sums = known.group_by(keys).aggregate(
+            **{C.weight: _decayed_weight(known, literal, config).sum()}
+        )
+        return sums.select(*keys, **{REFERENCE: literal, C.weight: sums[C.weight]})
+    weight = _decayed_weight(known, known[reference], config)
+    return known.group_by(keys).aggregate(
+        **{REFERENCE: known[reference].max(), C.weight: weight.sum()}
     )
 
-    dimensions = [name for name in DIMENSIONS if name in items.columns]
+
+def merge_interest(
+    partials: ibis.Table,
+    items: ibis.Table,
+    as_of: pd.Timestamp,
+    config: InterestConfig,
+) -> ibis.Table | None:
+    """Build the expression of the interest scores from stored partials.
+
+    Parameters
+    ----------
+    partials : ibis.Table
+        Output of :func:`interest_partials` with the same ``config``, or
+        several of them concatenated (any further columns are ignored).
+    items : ibis.Table
+        Canonical items table, as in :func:`interest_table`.
+    as_of : Timestamp
+        Observation end. A timezone-naive value is taken as UTC.
+    config : InterestConfig
+        Event weights and half-life.
+
+    Returns
+    -------
+    ibis.Table or None
+        The table that :func:`interest_table` documents, or None when
+        ``items`` has none of the dimension columns.
+
+    Notes
+    -----
+    The scores equal those of :func:`interest_table` on the events behind
+    ``partials``, up to floating-point rounding, when no event is later
+    than its partial's reference and no reference is later than
+    ``as_of``. A partial whose reference is later than ``as_of`` is decayed
+    backwards (its weight grows), whereas the full computation counts its
+    events after ``as_of`` at age 0.
+    """
+    dimensions = _dimensions(items)
     if not dimensions:
         return None
+
+    # Decay each partial sum from its reference time to as_of. The partials
+    # are already summed per customer and item, so the join with items
+    # stays small.
+    decay = _decay(_timestamp_literal(as_of), partials[REFERENCE], config)
+    per_item = partials.select(
+        C.customer_id,
+        C.item_id,
+        **{C.weight: (partials[C.weight] * decay).fill_null(0.0)},
+    )
+
+    # One value per item and dimension: the smallest, for repeated item ids
     catalogue = items.group_by(C.item_id).aggregate(
         **{name: items[name].cast("string").min() for name in dimensions}
     )
@@ -144,6 +243,46 @@ def interest_table(
             )
         )
     return ibis.union(*parts)
+
+
+def _decayed_weight(
+    events: ibis.Table, reference: ibis.Value, config: InterestConfig
+) -> ibis.Value:
+    """Return each event's type weight decayed to ``reference``, ages clipped at 0."""
+    event_type = events[C.event_type]
+    pairs = [(name, float(weight)) for name, weight in config.event_weights.items()]
+    if pairs:
+        weight = event_type.cases(*pairs, else_=0.0).cast("float64")
+    else:
+        weight = ibis.literal(0.0, type="float64")
+    if config.half_life_days is None:
+        return weight
+    decay = _decay(reference, events[C.timestamp], config, clip=True)
+    return (weight * decay).fill_null(0.0)
+
+
+def _decay(
+    later: ibis.Value, earlier: ibis.Value, config: InterestConfig, clip: bool = False
+) -> ibis.Value:
+    """Return ``0.5 ** (days from earlier to later / half-life)``, 1 without decay.
+
+    With ``clip``, a negative number of days counts as 0.
+    """
+    if config.half_life_days is None:
+        return ibis.literal(1.0, type="float64")
+    microseconds = later.delta(earlier, unit="microsecond")
+    age_days = microseconds.cast("float64") / MICROSECONDS_PER_DAY
+    if clip:
+        age_days = age_days.clip(lower=0)
+    return ibis.literal(0.5, type="float64") ** (age_days / config.half_life_days)
+
+
+def _dimensions(items: ibis.Table) -> list[str]:
+    return [name for name in DIMENSIONS if name in items.columns]
+
+
+def _timestamp_literal(value: pd.Timestamp) -> ibis.Scalar:
+    return ibis.literal(_utc(value), type=dt.Timestamp(timezone="UTC"))
 
 
 def collect_interest(
@@ -182,8 +321,16 @@ def collect_interest(
     else:
         table = engine.to_pandas(expr)
     table = table[INTEREST_COLUMNS].astype(OUTPUT_DTYPES)
-    return table.sort_values(
-        [C.customer_id, "dimension", C.score, "value"],
-        ascending=[True, True, False, True],
-        ignore_index=True,
+    # Scores are sums of exponentials, added in each engine's own order, so
+    # equal scores can differ in the last bits. Sorting on the score rounded
+    # to 9 decimals lets such ties fall to the value on every engine.
+    key = table[C.score].round(_SORT_DECIMALS)
+    return (
+        table.assign(_key=key)
+        .sort_values(
+            [C.customer_id, "dimension", "_key", "value"],
+            ascending=[True, True, False, True],
+            ignore_index=True,
+        )
+        .drop(columns="_key")
     )

@@ -1,39 +1,62 @@
-"""Association rules between items bought in the same order, by FP-growth.
+"""Association rules between items bought in the same order.
 
-Orders x items as a dense table needs n_orders * n_items bytes (300,000 orders
-and 120,000 items already take 33.5 GiB), while the log has a few lines per
-order. So the basket matrix is built sparse and cut down before mlxtend gets
-it:
+The basket tables are Ibis expressions (:mod:`promoloop.engine.baskets`), so
+they run on the engine given, in-process DuckDB by default, or Spark. An
+item bought in fewer than ``floor = max(min_count, ceil(min_support *
+n_orders))`` orders cannot be in a frequent itemset, so only items above the
+floor are counted further:
 
-1. items bought in fewer than ``max(min_count, ceil(min_support * n_orders))``
-   orders cannot be in a frequent itemset and are dropped;
-2. only orders with at least 2 remaining items can hold a frequent pair or
-   larger itemset, so only those rows go to FP-growth.
+- with ``max_len=2``, the pairs are counted and the rules scored on the
+  engine, and only the strongest ``max_rules + 1`` rules leave it;
+- with a larger ``max_len``, FP-growth finds the frequent itemsets in the
+  orders with at least 2 items above the floor: mlxtend in this process on
+  DuckDB, Spark ML on Spark (:mod:`promoloop.mining.itemsets`). mlxtend then
+  scores the rules of those itemsets.
 
-Single-item supports are then taken from the full counts, so every support,
-confidence and lift is relative to all purchase orders.
+Every support, confidence and lift is relative to all purchase orders, and
+single-item supports come from the full item counts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import warnings
+from collections.abc import Iterator
 
+import ibis
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
+import pyarrow as pa
 from mlxtend.frequent_patterns import association_rules as mlxtend_rules
-from mlxtend.frequent_patterns import fpgrowth
 
-from promoloop.errors import ConfigError
-from promoloop.vocabulary import Columns as C
-from promoloop.vocabulary import EventType
+from promoloop.engine import SPARK, Engine, engine_or_default
+from promoloop.engine.baskets import (
+    INPUT_COLUMNS,
+    RULE_COLUMNS,
+    RULE_DTYPES,
+    basket_lines,
+    collect_frequent_items,
+    collect_itemset_lines,
+    collect_order_count,
+    collect_pair_rules,
+    itemset_lines,
+    sort_rules,
+)
+from promoloop.mining.itemsets import mlxtend_itemsets, spark_itemsets
 from promoloop.warnings import TruncationWarning
 
 logger = logging.getLogger(__name__)
 
-RULE_COLUMNS = ["antecedents", "consequents", "support", "confidence", "lift", "count"]
+__all__ = [
+    "ITEM_SEPARATOR",
+    "MAX_DENSE_CELLS",
+    "RULE_COLUMNS",
+    "association_rules",
+    "rules_from_itemsets",
+]
+
 ITEM_SEPARATOR = "|"
 # mlxtend 0.25 sums the one-hot table with DataFrame.values, which is dense
 # even for a sparse frame: rows x items bytes. Larger inputs are rejected.
@@ -73,23 +96,8 @@ def _check_arguments(min_support, min_confidence, max_len, min_count, max_rules)
 
 def _empty_rules() -> pd.DataFrame:
     return pd.DataFrame(
-        {
-            "antecedents": pd.Series(dtype="str"),
-            "consequents": pd.Series(dtype="str"),
-            "support": pd.Series(dtype="float64"),
-            "confidence": pd.Series(dtype="float64"),
-            "lift": pd.Series(dtype="float64"),
-            "count": pd.Series(dtype="int64"),
-        }
+        {name: pd.Series(dtype=dtype) for name, dtype in RULE_DTYPES.items()}
     )
-
-
-def _baskets(events: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per (order, item) of the purchase lines."""
-    purchases = events.loc[
-        events[C.event_type] == EventType.PURCHASE, [C.order_id, C.item_id]
-    ]
-    return purchases.dropna().drop_duplicates()
 
 
 def association_rules(
@@ -99,6 +107,7 @@ def association_rules(
     max_len: int = 2,
     min_count: int = 5,
     max_rules: int = 10_000,
+    engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Mine rules "bought A, also bought B" from purchase orders.
 
@@ -121,6 +130,11 @@ def association_rules(
         Largest number of rules returned; beyond it the rules with the
         highest lift are kept and a :class:`~promoloop.warnings.TruncationWarning`
         is issued.
+    engine : Engine, optional
+        Engine of the basket tables, e.g. ``Engine.spark()``; left open.
+        On Spark, itemsets of 3 or more items come from Spark ML's
+        FP-growth. Default: a new in-process DuckDB engine, closed
+        afterwards.
 
     Returns
     -------
@@ -133,8 +147,9 @@ def association_rules(
     Raises
     ------
     ValueError
-        If an argument is out of range, or the cut-down basket table still
-        exceeds :data:`MAX_DENSE_CELLS` cells.
+        If an argument is out of range, or, with ``max_len`` of 3 or more
+        on DuckDB, the cut-down basket table still exceeds
+        :data:`MAX_DENSE_CELLS` cells.
 
     Warns
     -----
@@ -142,67 +157,153 @@ def association_rules(
         When more than ``max_rules`` rules were found.
     """
     _check_arguments(min_support, min_confidence, max_len, min_count, max_rules)
-    baskets = _baskets(events)
-    n_orders = baskets[C.order_id].nunique()
-    if n_orders == 0:
-        return _empty_rules()
-
-    # Keep items that are bought often enough to be in a frequent itemset
-    floor = max(min_count, math.ceil(min_support * n_orders - 1e-9))
-    item_counts = baskets[C.item_id].value_counts()
-    frequent = item_counts[item_counts >= floor].sort_index()
-    kept = baskets[baskets[C.item_id].isin(frequent.index)]
-
-    # Keep orders with at least two frequent items
-    order_sizes = kept[C.order_id].value_counts()
-    kept = kept[kept[C.order_id].isin(order_sizes.index[order_sizes >= 2])]
-    if kept.empty:
-        return _empty_rules()
-    rows = pd.Categorical(kept[C.order_id])
-    columns = pd.Categorical(kept[C.item_id], categories=frequent.index)
-    n_rows = len(rows.categories)
-    if floor > n_rows:
-        # Fewer multi-item orders than the support floor: no pair can be
-        # frequent, and mlxtend rejects a relative support above 1.
-        return _empty_rules()
-    if n_rows * len(frequent) > MAX_DENSE_CELLS:
-        raise ConfigError(
-            f"the basket table after filtering has {n_rows} orders x "
-            f"{len(frequent)} items, above the limit of {MAX_DENSE_CELLS} cells "
-            "that mlxtend densifies; expected fewer frequent items. Fix: raise "
-            "min_support or min_count"
+    if engine is None:
+        with engine_or_default() as default:
+            rules, n_rules = _mine(
+                default,
+                events,
+                min_support,
+                min_confidence,
+                max_len,
+                min_count,
+                max_rules,
+            )
+    else:
+        rules, n_rules = _mine(
+            engine, events, min_support, min_confidence, max_len, min_count, max_rules
         )
-    logger.info(
-        "FP-growth on %d orders x %d items (%d lines; %d orders in total)",
-        n_rows,
-        len(frequent),
-        len(kept),
-        n_orders,
-    )
+    if n_rules > max_rules:
+        warnings.warn(
+            f"{n_rules} rules found, more than max_rules={max_rules}; the "
+            f"{max_rules} with the highest lift are kept. Raise min_support or "
+            "min_confidence to get fewer rules",
+            TruncationWarning,
+            stacklevel=2,
+        )
+        rules = rules.head(max_rules)
+    return rules
 
-    # Sparse one-hot and FP-growth on the multi-item orders
-    matrix = sp.csr_matrix(
-        (np.ones(len(kept), dtype=bool), (rows.codes, columns.codes)),
-        shape=(n_rows, len(frequent)),
-    )
-    onehot = pd.DataFrame.sparse.from_spmatrix(matrix, columns=frequent.index)
-    itemsets = fpgrowth(
-        onehot, min_support=floor / n_rows, use_colnames=True, max_len=max_len
-    )
-    itemsets = itemsets[itemsets["itemsets"].map(len) >= 2]
+
+def _mine(
+    engine: Engine,
+    events: pd.DataFrame,
+    min_support: float,
+    min_confidence: float,
+    max_len: int,
+    min_count: int,
+    max_rules: int,
+) -> tuple[pd.DataFrame, int]:
+    """Return the rules sorted (at least the first ``max_rules``) and their number."""
+    events_table = engine.register_frame("basket_events", _engine_input(events))
+    with _kept_on_spark(engine, basket_lines(events_table)) as lines:
+        return _mine_lines(
+            engine, lines, min_support, min_confidence, max_len, min_count, max_rules
+        )
+
+
+@contextlib.contextmanager
+def _kept_on_spark(engine: Engine, lines: ibis.Table) -> Iterator[ibis.Table]:
+    """Keep the basket lines in Spark's cache while the queries read them.
+
+    A frame registered on Spark is a local relation. Spark 4.0's optimizer
+    (rule ConvertToLocalRelation) copies its rows into the driver's memory
+    for each place a query reads it, and the pair query over 1.3 million
+    lines ran out of a 2 GiB driver that way. DuckDB scans the registered
+    Arrow data in place, so its lines are not cached.
+    """
+    if engine.name != SPARK:
+        yield lines
+        return
+    cached = lines.cache()
+    try:
+        yield cached
+    finally:
+        cached.release()
+
+
+def _mine_lines(
+    engine: Engine,
+    lines: ibis.Table,
+    min_support: float,
+    min_confidence: float,
+    max_len: int,
+    min_count: int,
+    max_rules: int,
+) -> tuple[pd.DataFrame, int]:
+    n_orders = collect_order_count(engine, lines)
+    if n_orders == 0:
+        return _empty_rules(), 0
+    floor = max(min_count, math.ceil(min_support * n_orders - 1e-9))
+
+    # Single-item rules: pairs counted and scored on the engine
+    if max_len == 2:
+        rules, n_rules = collect_pair_rules(
+            engine, lines, n_orders, floor, min_confidence, max_rules
+        )
+        logger.info("%d rules between item pairs on %s", n_rules, engine.name)
+        return rules, n_rules
+
+    # Larger itemsets: FP-growth on the orders with 2 or more frequent items
+    items = collect_frequent_items(engine, lines, floor)
+    if engine.name == SPARK:
+        itemsets = spark_itemsets(engine, itemset_lines(lines, floor), floor, max_len)
+    else:
+        itemsets = mlxtend_itemsets(
+            collect_itemset_lines(engine, lines, floor),
+            items.index,
+            floor,
+            max_len,
+            MAX_DENSE_CELLS,
+        )
+    rules = rules_from_itemsets(itemsets, items, n_orders, min_confidence)
+    return rules, len(rules)
+
+
+def rules_from_itemsets(
+    itemsets: pd.DataFrame,
+    items: pd.Series,
+    n_orders: int,
+    min_confidence: float,
+) -> pd.DataFrame:
+    """Score the rules of frequent itemsets with mlxtend.
+
+    Parameters
+    ----------
+    itemsets : DataFrame
+        Itemsets of 2 or more items: ``itemsets`` (frozensets) and ``count``,
+        as :mod:`promoloop.mining.itemsets` returns them.
+    items : Series
+        Order count of every item in those itemsets, indexed by item id.
+    n_orders : int
+        Number of purchase orders.
+    min_confidence : float
+        Smallest confidence of a rule.
+
+    Returns
+    -------
+    DataFrame
+        Every split of each itemset into antecedents and consequents with a
+        confidence of at least ``min_confidence``: columns
+        :data:`RULE_COLUMNS`, sorted by descending lift, then confidence,
+        then the item ids.
+    """
     if itemsets.empty:
         return _empty_rules()
 
     # Supports relative to all orders; single items from the full counts
-    counts = np.rint(itemsets["support"].to_numpy() * n_rows)
-    itemsets = itemsets.assign(support=counts / n_orders)
     singles = pd.DataFrame(
         {
-            "support": frequent.to_numpy() / n_orders,
-            "itemsets": [frozenset([item]) for item in frequent.index],
+            "support": items.to_numpy() / n_orders,
+            "itemsets": [frozenset([item]) for item in items.index],
         }
     )
-    all_itemsets = pd.concat([singles, itemsets], ignore_index=True)
+    larger = pd.DataFrame(
+        {
+            "support": itemsets["count"].to_numpy() / n_orders,
+            "itemsets": itemsets["itemsets"].to_list(),
+        }
+    )
+    all_itemsets = pd.concat([singles, larger], ignore_index=True)
     rules = mlxtend_rules(
         all_itemsets,
         num_itemsets=n_orders,
@@ -212,7 +313,7 @@ def association_rules(
     if rules.empty:
         return _empty_rules()
 
-    # Plain columns, deterministic order, capped size
+    # Plain columns in a deterministic order
     out = pd.DataFrame(
         {
             "antecedents": rules["antecedents"].map(_join),
@@ -223,21 +324,17 @@ def association_rules(
             "count": np.rint(rules["support"].to_numpy() * n_orders).astype("int64"),
         }
     )
-    out = out.sort_values(
-        ["lift", "confidence", "antecedents", "consequents"],
-        ascending=[False, False, True, True],
-        ignore_index=True,
-    )
-    if len(out) > max_rules:
-        warnings.warn(
-            f"{len(out)} rules found, more than max_rules={max_rules}; the "
-            f"{max_rules} with the highest lift are kept. Raise min_support or "
-            "min_confidence to get fewer rules",
-            TruncationWarning,
-            stacklevel=2,
-        )
-        out = out.head(max_rules)
-    return out[RULE_COLUMNS]
+    return sort_rules(out[RULE_COLUMNS].astype(RULE_DTYPES))
+
+
+def _engine_input(events: pd.DataFrame) -> pa.Table:
+    """Convert the columns the basket tables read to Arrow, typing empty columns."""
+    table = pa.Table.from_pandas(events[INPUT_COLUMNS], preserve_index=False)
+    for index, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            column = table.column(index).cast(pa.string())
+            table = table.set_column(index, field.name, column)
+    return table
 
 
 def _join(items: frozenset) -> str:

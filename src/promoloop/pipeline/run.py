@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from promoloop.config import RunConfig
 from promoloop.data.dataset import ShopData, restrict_to
 from promoloop.data.report import RuleAction
+from promoloop.engine import use_engine
 from promoloop.errors import ConfigError
 from promoloop.pipeline.monitor import StageMonitor
 from promoloop.privacy import DEVELOPMENT_KEY, pseudonymize, resolve_key
@@ -211,129 +212,132 @@ def run(
         progress.set_postfix_str(name)
         progress.update(1)
 
-    # Load, cut at the as-of date, pseudonymize
-    with monitor.stage("load"):
-        data = source.load()
-        as_of = _resolve_as_of(config.as_of, data)
-        data = restrict_to(data, as_of)
-        _count_unknown_consent(data)
-        key = resolve_key(config.pseudonym_key)
-        if config.pseudonymize:
-            data = _pseudonymize(data, key)
-        data = _with_past_exposures(data, source.past_exposures(), as_of)
-    advance("load")
+    # Every stage runs inside one engine: DuckDB, or Spark with --engine spark
+    with _run_engine(config) as engine, use_engine(engine):
+        # Load, cut at the as-of date, pseudonymize
+        with monitor.stage("load"):
+            data = source.load()
+            as_of = _resolve_as_of(config.as_of, data)
+            data = restrict_to(data, as_of)
+            _count_unknown_consent(data)
+            key = resolve_key(config.pseudonym_key)
+            if config.pseudonymize:
+                data = _pseudonymize(data, key)
+            data = _with_past_exposures(data, source.past_exposures(), as_of)
+        advance("load")
 
-    # Profiles: basic, interest, behaviour, value, segments, anomaly flags
-    with monitor.stage("profiles"), _profile_engine(config) as engine:
-        profiles = build_profiles(
-            data.events,
-            data.items,
-            data.customers,
-            as_of,
-            config,
-            seed=config.seed,
-            engine=engine,
-        )
-    advance("profiles")
+        # Profiles: basic, interest, behaviour, value, segments, anomaly flags
+        with monitor.stage("profiles"):
+            profiles = build_profiles(
+                data.events,
+                data.items,
+                data.customers,
+                as_of,
+                config,
+                seed=config.seed,
+                engine=engine,
+            )
+        advance("profiles")
 
-    # Past campaigns: observational effects when none was randomized
-    with monitor.stage("past campaigns"):
-        past_campaigns = past_campaign_effects(data, as_of, seed=config.seed)
-    advance("past campaigns")
+        # Past campaigns: observational effects when none was randomized
+        with monitor.stage("past campaigns"):
+            past_campaigns = past_campaign_effects(data, as_of, seed=config.seed)
+        advance("past campaigns")
 
-    # Association rules over baskets, and bundle candidates
-    with monitor.stage("association rules"):
-        rules = association_rules(data.events)
-        bundles = bundle_candidates(rules, data.items)
-    advance("association rules")
+        # Association rules over baskets, and bundle candidates
+        with monitor.stage("association rules"):
+            rules = association_rules(data.events, engine=engine)
+            bundles = bundle_candidates(rules, data.items)
+        advance("association rules")
 
-    # Recommendations, with models compared on a temporal holdout
-    with monitor.stage("recommendations"):
-        recs = run_recommendations(
-            data.events,
-            data.items,
-            config.recommend,
-            as_of,
-            seed=config.seed,
-            show_progress=config.show_progress,
-            customer_features=_customer_features(data.customers),
-        )
-    advance("recommendations")
+        # Recommendations, with models compared on a temporal holdout
+        with monitor.stage("recommendations"):
+            recs = run_recommendations(
+                data.events,
+                data.items,
+                config.recommend,
+                as_of,
+                seed=config.seed,
+                show_progress=config.show_progress,
+                customer_features=_customer_features(data.customers),
+                engine=engine,
+            )
+        advance("recommendations")
 
-    # Targeting: uplift learned from a randomized campaign when the history
-    # has one, then eligibility, holdout, scores and budgeted allocation
-    with monitor.stage("targeting"):
-        uplift = learn_from_history(
-            data.events,
-            data.items,
-            data.exposures,
-            as_of,
-            config.uplift,
-            default_margin_rate=config.targeting.default_margin_rate,
-            seed=config.seed,
-        )
-        decisions = decide(
-            profiles.table,
-            profiles.interest,
-            data.events,
-            data.items,
-            recs.recommendations,
-            plan,
-            data.exposures,
-            config,
-            as_of,
-            seed=config.seed,
-            learned=uplift.learned,
-        )
-    advance("targeting")
+        # Targeting: uplift learned from a randomized campaign when the history
+        # has one, then eligibility, holdout, scores and budgeted allocation
+        with monitor.stage("targeting"):
+            uplift = learn_from_history(
+                data.events,
+                data.items,
+                data.exposures,
+                as_of,
+                config.uplift,
+                default_margin_rate=config.targeting.default_margin_rate,
+                seed=config.seed,
+            )
+            decisions = decide(
+                profiles.table,
+                profiles.interest,
+                data.events,
+                data.items,
+                recs.recommendations,
+                plan,
+                data.exposures,
+                config,
+                as_of,
+                seed=config.seed,
+                learned=uplift.learned,
+            )
+        advance("targeting")
 
-    # Messages in the customer's language
-    with monitor.stage("messages"):
-        table = decisions.table.copy()
-        table["message"] = render_messages(
-            table,
-            plan,
-            data.items,
-            _without_restricted_favourites(
-                profiles.table, config.messaging.restricted_items_pattern
-            ),
-            default_locale=config.messaging.default_locale,
-        )
-    advance("messages")
+        # Messages in the customer's language
+        with monitor.stage("messages"):
+            table = decisions.table.copy()
+            table["message"] = render_messages(
+                table,
+                plan,
+                data.items,
+                _without_restricted_favourites(
+                    profiles.table, config.messaging.restricted_items_pattern
+                ),
+                default_locale=config.messaging.default_locale,
+            )
+        advance("messages")
 
-    # Run folder: tables, manifest and report
-    with monitor.stage("outputs"):
-        tables = {
-            "decisions": table,
-            "holdouts": decisions.holdouts,
-            "exposures": decision_log(decisions, plan, as_of),
-            "recommendations": recs.recommendations,
-            "profiles": profiles.table,
-            "interest": profiles.interest,
-            "segments": profiles.segments,
-            "rules": rules,
-            "bundles": bundles,
-            "recommender_metrics": recs.metrics,
-            "cleaning": data.report.to_frame(),
-            "campaign_effects": past_campaigns.effects,
-            "campaign_balance": past_campaigns.balance,
-            "scores": scores_table(decisions.pairs),
-        }
-        write_outputs(tables, out_dir)
-        manifest = build_manifest(
-            data=data,
-            config=config,
-            as_of=as_of,
-            promotions_path=promotions_path,
-            profiles=profiles,
-            recs=recs,
-            decisions=decisions,
-            tables=tables,
-            key_is_development=config.pseudonymize and key == DEVELOPMENT_KEY,
-        )
-        manifest["past_campaigns"] = past_campaigns.summary()
-    advance("outputs")
-    progress.close()
+        # Run folder: tables, manifest and report
+        with monitor.stage("outputs"):
+            tables = {
+                "decisions": table,
+                "holdouts": decisions.holdouts,
+                "exposures": decision_log(decisions, plan, as_of),
+                "recommendations": recs.recommendations,
+                "profiles": profiles.table,
+                "interest": profiles.interest,
+                "segments": profiles.segments,
+                "rules": rules,
+                "bundles": bundles,
+                "recommender_metrics": recs.metrics,
+                "cleaning": data.report.to_frame(),
+                "campaign_effects": past_campaigns.effects,
+                "campaign_balance": past_campaigns.balance,
+                "scores": scores_table(decisions.pairs),
+            }
+            write_outputs(tables, out_dir)
+            manifest = build_manifest(
+                data=data,
+                config=config,
+                as_of=as_of,
+                promotions_path=promotions_path,
+                profiles=profiles,
+                recs=recs,
+                decisions=decisions,
+                tables=tables,
+                key_is_development=config.pseudonymize and key == DEVELOPMENT_KEY,
+            )
+            manifest["past_campaigns"] = past_campaigns.summary()
+        advance("outputs")
+        progress.close()
     manifest["timings"] = monitor.to_list()
     manifest["uplift"] = uplift.summary()
     write_report(out_dir, manifest, tables, plan)
@@ -454,21 +458,8 @@ def _dump_json(obj) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, default=str, ensure_ascii=False)
 
 
-def _profile_engine(config: RunConfig):
-    """Return the engine of the profile stage's engine-neutral computations."""
-    from promoloop.engine import Engine
+def _run_engine(config: RunConfig):
+    """Return the engine of the run's engine-neutral computations."""
+    from promoloop.engine import open_engine
 
-    if config.engine.name != "spark":
-        return Engine.duckdb()
-    master = config.engine.spark_master
-    logger.info("profiles on Spark at %s", master)
-    try:
-        return Engine.spark(master)
-    except ImportError as error:
-        raise ConfigError(f"{error}, or run with --engine duckdb") from None
-    except Exception as error:  # Spark reports start-up failures as Java errors
-        reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
-        raise ConfigError(
-            f"cannot start Spark at master {master!r}: {reason}. Fix: check "
-            "--spark-master and that Java 17 or newer is installed"
-        ) from None
+    return open_engine(config.engine.name, config.engine.spark_master)

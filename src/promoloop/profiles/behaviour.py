@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from promoloop.engine import Engine
+from promoloop.engine.backends import engine_or_default
 from promoloop.engine.behaviour import (
     BEHAVIOUR_COLUMNS,
     INPUT_COLUMNS,
     collect_behaviour,
 )
+from promoloop.engine.value import (
+    collect_discount_shares,
+    collect_population_discount_share,
+)
 from promoloop.vocabulary import Columns as C
-from promoloop.vocabulary import EventType
 
 __all__ = [
     "BEHAVIOUR_COLUMNS",
@@ -116,8 +119,8 @@ def behaviour_features(
         sums, and a line with a missing discount counts as not discounted.
     """
     if engine is None:
-        with Engine.duckdb() as duckdb:
-            return behaviour_features(events, as_of, duckdb)
+        with engine_or_default() as default:
+            return behaviour_features(events, as_of, default)
     table = engine.register_frame("events", _engine_input(events))
     out = collect_behaviour(engine, table, as_of)
     out.index = out.index.astype(events[C.customer_id].dtype)
@@ -135,55 +138,53 @@ def _engine_input(events: pd.DataFrame) -> pa.Table:
     return table
 
 
-def discount_share_of_value(events: pd.DataFrame) -> pd.DataFrame:
+def discount_share_of_value(
+    events: pd.DataFrame, engine: Engine | None = None
+) -> pd.DataFrame:
     """Compute each customer's discount as a share of the regular value bought.
 
     Regular value is ``amount + discount``. Only purchase lines with quantity
     above 0 count, because lines of quantity 0 (voids, adjustments) have no
-    price.
+    price. Runs :func:`promoloop.engine.value.discount_share_table` on
+    ``engine``, an in-process DuckDB database by default.
 
     Parameters
     ----------
     events : DataFrame
         Canonical events table.
+    engine : Engine, optional
+        Engine to run on; left open. Default: a new in-process DuckDB
+        engine, closed afterwards.
 
     Returns
     -------
     DataFrame
-        Indexed by ``customer_id`` with ``discount_value_share`` (total
-        discount divided by total regular value; missing when the regular
-        value is 0) and ``discounted_line_share`` (share of those lines with
-        a discount above 0).
+        Indexed by ``customer_id`` (customers with such lines, ascending)
+        with ``discount_value_share`` (total discount divided by total
+        regular value; missing when the regular value is 0) and
+        ``discounted_line_share`` (share of those lines with a discount
+        above 0). A line with a missing amount or discount adds nothing to
+        the regular value, and a missing discount counts as not discounted.
     """
-    known = known_customer_events(events)
-    lines = known[(known[C.event_type] == EventType.PURCHASE) & (known[C.quantity] > 0)]
-    frame = pd.DataFrame(
-        {
-            C.customer_id: lines[C.customer_id],
-            "discount": lines[C.discount],
-            "regular": lines[C.amount] + lines[C.discount],
-            "discounted": (lines[C.discount] > 0).astype("float64"),
-        }
-    )
-    sums = frame.groupby(C.customer_id).agg(
-        discount=("discount", "sum"),
-        regular=("regular", "sum"),
-        discounted_line_share=("discounted", "mean"),
-    )
-    regular = sums["regular"].where(sums["regular"] > 0)
-    sums["discount_value_share"] = sums["discount"] / regular
-    return sums[["discount_value_share", "discounted_line_share"]]
+    if engine is None:
+        with engine_or_default() as default:
+            return discount_share_of_value(events, default)
+    table = engine.register_frame("events", _engine_input(events))
+    shares = collect_discount_shares(engine, table)
+    shares.index = shares.index.astype(events[C.customer_id].dtype)
+    return shares[["discount_value_share", "discounted_line_share"]]
 
 
-def population_discount_share(events: pd.DataFrame) -> float:
+def population_discount_share(
+    events: pd.DataFrame, engine: Engine | None = None
+) -> float:
     """Return total discount over total regular value for all known customers.
 
     Returns ``nan`` when the regular value is 0. Same line selection as
-    :func:`discount_share_of_value`.
+    :func:`discount_share_of_value`, and the same ``engine`` argument.
     """
-    known = known_customer_events(events)
-    lines = known[(known[C.event_type] == EventType.PURCHASE) & (known[C.quantity] > 0)]
-    regular = float((lines[C.amount] + lines[C.discount]).sum())
-    if regular <= 0:
-        return float(np.nan)
-    return float(lines[C.discount].sum()) / regular
+    if engine is None:
+        with engine_or_default() as default:
+            return population_discount_share(events, default)
+    table = engine.register_frame("events", _engine_input(events))
+    return collect_population_discount_share(engine, table)

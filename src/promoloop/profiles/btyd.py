@@ -7,73 +7,102 @@ period merge and their amounts add up. Periods with only refunds or only
 zero-price lines are not occasions, and refunds never become a negative
 purchase: they are reported in ``refund_total``. The summary depends only on
 the set of rows, not on their order.
+
+The summary is defined once, as Ibis expressions in
+:mod:`promoloop.engine.value`, so the same definition runs on DuckDB or
+Spark. :func:`btyd_summary` and :func:`period_index` are the pandas entry
+points.
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
-from promoloop.profiles.behaviour import known_customer_events
+from promoloop.engine import Engine
+from promoloop.engine.backends import engine_or_default
+from promoloop.engine.value import (
+    PERIOD_DAYS,
+    SUMMARY_COLUMNS,
+    check_period,
+    collect_btyd,
+    period_number,
+)
+from promoloop.profiles.behaviour import _engine_input
 from promoloop.vocabulary import Columns as C
-from promoloop.vocabulary import EventType
 
-PERIOD_DAYS = {"D": 1, "W": 7}
+__all__ = ["PERIOD_DAYS", "SUMMARY_COLUMNS", "btyd_summary", "period_index"]
 
-SUMMARY_COLUMNS = [
-    C.customer_id,
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    "refund_total",
-    "in_gg_fit",
-    "spend_total",
-]
+logger = logging.getLogger(__name__)
+
+_ROW = "_row"
 
 
-def period_index(timestamps: pd.Series, period: str) -> pd.Series:
+def period_index(
+    timestamps: pd.Series, period: str, engine: Engine | None = None
+) -> pd.Series:
     """Number each timestamp's calendar period, counted from 1970-01-01.
+
+    Runs :func:`promoloop.engine.value.period_number` on ``engine``, an
+    in-process DuckDB database by default.
 
     Parameters
     ----------
     timestamps : Series
-        Timezone-aware timestamps.
+        Timezone-aware timestamps (naive values are taken as UTC), none
+        missing.
     period : {"D", "W"}
         Day, or week starting on Monday.
+    engine : Engine, optional
+        Engine to run on; left open. Default: a new in-process DuckDB
+        engine, closed afterwards.
 
     Returns
     -------
     Series of int64
-        Period number; two timestamps share a number when they fall in the
-        same calendar day (or week).
+        Period numbers, indexed like ``timestamps``. Two timestamps share
+        a number when they fall in the same UTC calendar day (or week).
 
     Raises
     ------
     ValueError
-        If ``period`` is not ``"D"`` or ``"W"``.
+        If ``period`` is not ``"D"`` or ``"W"``, or a timestamp is missing.
     """
-    _check_period(period)
-    epoch = pd.Timestamp("1970-01-01", tz="UTC")
-    days = ((timestamps - epoch) // pd.Timedelta(days=1)).astype("int64")
-    if period == "W":
-        # 1970-01-01 was a Thursday, so shifting by 3 days starts weeks on Monday.
-        return (days + 3) // 7
-    return days
-
-
-def _check_period(period: str) -> None:
-    if period not in PERIOD_DAYS:
+    check_period(period)
+    if engine is None:
+        with engine_or_default() as default:
+            return period_index(timestamps, period, default)
+    frame = pd.DataFrame(
+        {
+            C.timestamp: timestamps.reset_index(drop=True),
+            _ROW: np.arange(len(timestamps), dtype="int64"),
+        }
+    )
+    table = engine.register_frame("timestamps", frame)
+    expr = table.select(_ROW, period=period_number(table[C.timestamp], period))
+    periods = engine.to_pandas(expr.order_by(_ROW))["period"]
+    if periods.isna().any():
         raise ValueError(
-            f"invalid period {period!r}; expected 'D' (day) or 'W' (week). "
-            "Fix: set value.period to D or W"
+            f"timestamps contain {int(periods.isna().sum())} missing values, "
+            "which have no period. Fix: drop the rows without a timestamp first"
         )
+    return pd.Series(
+        periods.to_numpy(dtype="int64"), index=timestamps.index, name=timestamps.name
+    )
 
 
 def btyd_summary(
-    events: pd.DataFrame, as_of: pd.Timestamp, period: str = "D"
+    events: pd.DataFrame,
+    as_of: pd.Timestamp,
+    period: str = "D",
+    engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Summarise each customer's purchase occasions for BG/NBD and Gamma-Gamma.
+
+    Runs :func:`promoloop.engine.value.btyd_table` on ``engine``, an
+    in-process DuckDB database by default.
 
     Parameters
     ----------
@@ -83,6 +112,9 @@ def btyd_summary(
         Observation end, timezone-aware UTC.
     period : {"D", "W"}, default "D"
         Time unit of ``recency`` and ``T``.
+    engine : Engine, optional
+        Engine to run on, e.g. ``Engine.spark()``; left open. Default: a new
+        in-process DuckDB engine, closed afterwards.
 
     Returns
     -------
@@ -101,56 +133,21 @@ def btyd_summary(
           (``frequency >= 1`` and ``monetary_value > 0``).
         - ``spend_total``: net spend of all occasions, the first included.
 
+        Amounts are rounded to 9 decimal places and summed exactly, so a
+        period whose purchases are fully refunded nets to exactly 0. Lines
+        without a timestamp are left out, and missing amounts count 0.
+
     Raises
     ------
     ValueError
         If ``period`` is not ``"D"`` or ``"W"``.
     """
-    _check_period(period)
-    known = known_customer_events(events)
-    money_lines = known[
-        known[C.event_type].isin([EventType.PURCHASE, EventType.RETURN])
-    ]
-
-    # Net spend per customer and period: purchases add, refunds subtract
-    sign = np.where(money_lines[C.event_type] == EventType.PURCHASE, 1.0, -1.0)
-    lines = pd.DataFrame(
-        {
-            C.customer_id: money_lines[C.customer_id].to_numpy(),
-            "period": period_index(money_lines[C.timestamp], period).to_numpy(),
-            "net": money_lines[C.amount].to_numpy() * sign,
-        }
-    )
-    per_period = lines.groupby([C.customer_id, "period"], sort=True)["net"].sum()
-    occasions = per_period[per_period > 0].reset_index()
-
-    # Refunds are reported apart and never become a negative purchase
-    refunds = money_lines.loc[
-        money_lines[C.event_type] == EventType.RETURN, [C.customer_id, C.amount]
-    ]
-    refund_total = refunds.groupby(C.customer_id)[C.amount].sum()
-
-    # Occasions are sorted by period within a customer, so the first row of a
-    # group is the chronologically first occasion, whatever the input order.
-    grouped = occasions.groupby(C.customer_id, sort=True)
-    first = grouped["period"].min()
-    last = grouped["period"].max()
-    count = grouped["period"].size()
-    first_amount = grouped["net"].first()
-    total_amount = grouped["net"].sum()
-
-    as_of_period = int(period_index(pd.Series([as_of]), period).iloc[0])
-    summary = pd.DataFrame(
-        {
-            "frequency": (count - 1).astype("int64"),
-            "recency": (last - first).astype("float64"),
-            "T": (as_of_period - first).astype("float64"),
-        }
-    )
-    repeats = summary["frequency"].where(summary["frequency"] > 0)
-    summary["monetary_value"] = (total_amount - first_amount) / repeats
-    summary["refund_total"] = refund_total.reindex(summary.index).fillna(0.0)
-    summary["in_gg_fit"] = (summary["frequency"] >= 1) & (summary["monetary_value"] > 0)
-    summary["spend_total"] = total_amount
-    summary.index.name = C.customer_id
-    return summary.reset_index()[SUMMARY_COLUMNS]
+    check_period(period)
+    if engine is None:
+        with engine_or_default() as default:
+            return btyd_summary(events, as_of, period, default)
+    table = engine.register_frame("events", _engine_input(events))
+    summary = collect_btyd(engine, table, as_of, period)
+    summary[C.customer_id] = summary[C.customer_id].astype(events[C.customer_id].dtype)
+    logger.debug("BTYD summary (%s) for %d customers", period, len(summary))
+    return summary

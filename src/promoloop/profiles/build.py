@@ -100,8 +100,9 @@ def build_profiles(
     contamination : float, default 0.01
         Expected share of anomalous customers.
     engine : Engine, optional
-        Engine of the behaviour features and interest scores; an in-process
-        DuckDB engine by default.
+        Engine of the behaviour features, value inputs (RFM scores,
+        discount shares, BTYD summaries) and interest scores; an in-process
+        DuckDB engine per step by default.
 
     Returns
     -------
@@ -129,7 +130,9 @@ def build_profiles(
 
     # Value: RFM, CLV, discount sensitivity
     step = time.perf_counter()
-    values, value_diagnostics = value_features(events, behaviour, as_of, config.value)
+    values, value_diagnostics = value_features(
+        events, behaviour, as_of, config.value, engine
+    )
     timings["value"] = time.perf_counter() - step
 
     # Interest

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from promoloop.config import InterestConfig
 from promoloop.engine import Engine
+from promoloop.engine.backends import engine_or_default
 from promoloop.engine.interest import (
     DIMENSIONS,
     INPUT_COLUMNS,
@@ -80,7 +81,7 @@ def event_weights(
     frame = _events_input(events).append_column(
         _ROW, pa.array(np.arange(len(events), dtype="int64"))
     )
-    with Engine.duckdb() as engine:
+    with engine_or_default() as engine:
         table = engine.register_frame("events", frame)
         expr = table.select(table[_ROW], weight=event_weight(table, as_of, config))
         weights = engine.to_pandas(expr.order_by(_ROW))
@@ -127,8 +128,8 @@ def interest_scores(
         and values are strings.
     """
     if engine is None:
-        with Engine.duckdb() as duckdb:
-            return interest_scores(events, items, as_of, config, duckdb)
+        with engine_or_default() as default:
+            return interest_scores(events, items, as_of, config, default)
     events_table = engine.register_frame("events", _events_input(events))
     items_table = engine.register_frame("items", _items_input(items))
     return collect_interest(engine, events_table, items_table, as_of, config)

@@ -1,77 +1,121 @@
-"""Customer value: RFM scores, CLV columns and discount sensitivity."""
+"""Customer value: RFM scores, CLV columns and discount sensitivity.
+
+The RFM scores, discount shares and BTYD summaries are defined once, as Ibis
+expressions in :mod:`promoloop.engine.value`, so the same definition runs on
+DuckDB or Spark. The CLV models are fitted in this process on the collected
+per-customer summary.
+"""
 
 from __future__ import annotations
 
 import logging
 
+import ibis
 import numpy as np
 import pandas as pd
 
 from promoloop.config import ValueConfig
-from promoloop.profiles.behaviour import (
-    discount_share_of_value,
-    population_discount_share,
+from promoloop.engine import Engine
+from promoloop.engine.backends import engine_or_default
+from promoloop.engine.value import (
+    RFM_INPUT_COLUMNS,
+    collect_btyd,
+    collect_discount_shares,
+    collect_rfm,
+    quintile_score,
 )
-from promoloop.profiles.btyd import btyd_summary
+from promoloop.profiles.behaviour import _engine_input
 from promoloop.profiles.clv_estimate import VALUE_COLUMNS, estimate_clv
 from promoloop.vocabulary import Columns as C
 
 logger = logging.getLogger(__name__)
 
+_ROW = "_row"
 
-def quintile_scores(values: pd.Series, higher_is_better: bool = True) -> pd.Series:
+
+def quintile_scores(
+    values: pd.Series, higher_is_better: bool = True, engine: Engine | None = None
+) -> pd.Series:
     """Score values 1 to 5 by quintile of their rank, 5 best.
 
-    Ties are broken by position (rank method ``"first"``), so every quintile
-    gets its share of customers even when many values are equal. Missing
-    values rank worst.
+    Runs :func:`promoloop.engine.value.quintile_score` on ``engine``, an
+    in-process DuckDB database by default. Equal values are ranked by
+    ascending index label, then by position, so every quintile gets its
+    share of customers even when many values are equal. On an index sorted
+    in ascending order this is the position order. Missing values rank
+    worst.
 
     Parameters
     ----------
     values : Series
-        One value per customer.
+        One value per customer, indexed by customer id.
     higher_is_better : bool, default True
         False for recency, where fewer days is better.
+    engine : Engine, optional
+        Engine to run on; left open. Default: a new in-process DuckDB
+        engine, closed afterwards.
 
     Returns
     -------
     Series of int64
-        Scores ``ceil(5 * rank / n)`` with rank 1 the worst.
+        Scores ``ceil(5 * rank / n)`` with rank 1 the worst, indexed like
+        ``values``.
     """
     if values.empty:
         return pd.Series([], index=values.index, dtype="int64")
-    worst = -np.inf if higher_is_better else np.inf
-    filled = values.astype("float64").fillna(worst)
-    rank = filled.rank(method="first", ascending=higher_is_better)
-    return np.ceil(5 * rank / len(values)).astype("int64")
+    if engine is None:
+        with engine_or_default() as default:
+            return quintile_scores(values, higher_is_better, default)
+    frame = pd.DataFrame(
+        {
+            "label": values.index.to_numpy(),
+            "value": values.to_numpy(dtype="float64", na_value=np.nan),
+            _ROW: np.arange(len(values), dtype="int64"),
+        }
+    )
+    table = engine.register_frame("quintile_values", frame)
+    score = quintile_score(table.value, [table.label, table[_ROW]], higher_is_better)
+    scores = engine.to_pandas(table.select(_ROW, score=score).order_by(_ROW))
+    return pd.Series(
+        scores["score"].to_numpy(dtype="int64"), index=values.index, name=values.name
+    )
 
 
-def rfm_scores(behaviour: pd.DataFrame) -> pd.DataFrame:
+def rfm_scores(behaviour: pd.DataFrame, engine: Engine | None = None) -> pd.DataFrame:
     """Compute ``r_score``, ``f_score``, ``m_score`` and the ``rfm_score`` string.
+
+    Runs :func:`promoloop.engine.value.rfm_table` on ``engine``, an
+    in-process DuckDB database by default. Equal values are ranked by
+    ascending customer id (see :func:`quintile_scores`).
 
     Parameters
     ----------
     behaviour : DataFrame
-        Output of :func:`promoloop.profiles.behaviour.behaviour_features`.
+        Output of :func:`promoloop.profiles.behaviour.behaviour_features`,
+        indexed by unique customer ids.
+    engine : Engine, optional
+        Engine to run on; left open. Default: a new in-process DuckDB
+        engine, closed afterwards.
 
     Returns
     -------
     DataFrame
         Same index; ``rfm_score`` joins the three digits, e.g. ``"545"``.
     """
-    scores = pd.DataFrame(index=behaviour.index)
-    scores["r_score"] = quintile_scores(behaviour["recency_days"], False)
-    scores["f_score"] = quintile_scores(behaviour["frequency"])
-    scores["m_score"] = quintile_scores(behaviour["monetary"])
-    scores["rfm_score"] = (
-        scores["r_score"].astype(str)
-        + scores["f_score"].astype(str)
-        + scores["m_score"].astype(str)
-    )
-    return scores
+    if engine is None:
+        with engine_or_default() as default:
+            return rfm_scores(behaviour, default)
+    frame = behaviour[RFM_INPUT_COLUMNS[1:]].reset_index(drop=True)
+    frame.insert(0, C.customer_id, behaviour.index.to_numpy())
+    table = engine.register_frame("behaviour", frame)
+    scores = collect_rfm(engine, table)
+    scores.index = scores.index.astype(behaviour.index.dtype)
+    return scores.reindex(behaviour.index)
 
 
-def discount_sensitivity(events: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+def discount_sensitivity(
+    events: pd.DataFrame, index: pd.Index, engine: Engine | None = None
+) -> pd.DataFrame:
     """Compute how much more than average a customer buys on discount.
 
     ``discount_sensitivity`` is the customer's discount share of regular
@@ -83,27 +127,48 @@ def discount_sensitivity(events: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     discounted cannot show who responds to discounts, so targeting then
     treats every customer as average.
 
+    Runs :func:`promoloop.engine.value.discount_share_table` on ``engine``,
+    an in-process DuckDB database by default.
+
     Parameters
     ----------
     events : DataFrame
         Canonical events table.
     index : Index
         Customer ids of the result.
+    engine : Engine, optional
+        Engine to run on; left open. Default: a new in-process DuckDB
+        engine, closed afterwards.
 
     Returns
     -------
     DataFrame
         Columns ``discount_value_share`` and ``discount_sensitivity``.
     """
-    shares = discount_share_of_value(events).reindex(index)
-    population = population_discount_share(events)
-    out = pd.DataFrame(index=index)
-    out["discount_value_share"] = shares["discount_value_share"]
-    if np.isfinite(population) and population > 0:
-        out["discount_sensitivity"] = out["discount_value_share"] / population
-    else:
-        out["discount_sensitivity"] = np.nan
-    return out
+    if engine is None:
+        with engine_or_default() as default:
+            return discount_sensitivity(events, index, default)
+    table = engine.register_frame("events", _engine_input(events))
+    return _discount_columns(engine, table, index)
+
+
+def _discount_columns(
+    engine: Engine, events: ibis.Table, index: pd.Index
+) -> pd.DataFrame:
+    """Collect the discount shares of registered events for the ids in ``index``."""
+    shares = collect_discount_shares(engine, events)
+    shares.index = shares.index.astype(index.dtype)
+    shares = shares.reindex(index)
+    return shares[["discount_value_share", "discount_sensitivity"]]
+
+
+def _summary(
+    engine: Engine, events: ibis.Table, as_of: pd.Timestamp, period: str, id_dtype
+) -> pd.DataFrame:
+    """Collect the BTYD summary of registered events with ids typed ``id_dtype``."""
+    summary = collect_btyd(engine, events, as_of, period)
+    summary[C.customer_id] = summary[C.customer_id].astype(id_dtype)
+    return summary
 
 
 def value_features(
@@ -111,6 +176,7 @@ def value_features(
     behaviour: pd.DataFrame,
     as_of: pd.Timestamp,
     config: ValueConfig,
+    engine: Engine | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Compute RFM scores, CLV columns and discount sensitivity per customer.
 
@@ -124,6 +190,10 @@ def value_features(
         Observation end, timezone-aware UTC.
     config : ValueConfig
         Period, horizon and discount rate.
+    engine : Engine, optional
+        Engine of the RFM scores, discount shares and BTYD summaries; left
+        open. Default: a new in-process DuckDB engine, closed afterwards.
+        The BG/NBD and Gamma-Gamma fits run in this process.
 
     Returns
     -------
@@ -136,12 +206,19 @@ def value_features(
         From :func:`promoloop.profiles.clv_estimate.estimate_clv`, plus the
         number of customers without an occasion.
     """
-    values = rfm_scores(behaviour)
-    values = values.join(discount_sensitivity(events, behaviour.index))
+    if engine is None:
+        with engine_or_default() as default:
+            return value_features(events, behaviour, as_of, config, default)
+    # RFM scores and discount shares on the engine
+    values = rfm_scores(behaviour, engine)
+    table = engine.register_frame("events", _engine_input(events))
+    values = values.join(_discount_columns(engine, table, behaviour.index))
 
-    # BTYD summaries in days and weeks, same customers in the same order
-    daily = btyd_summary(events, as_of, "D")
-    weekly = btyd_summary(events, as_of, "W").set_index(C.customer_id)
+    # BTYD summaries in days and weeks on the engine, same customers in the
+    # same order. The CLV models are fitted on them in this process.
+    id_dtype = events[C.customer_id].dtype
+    daily = _summary(engine, table, as_of, "D", id_dtype)
+    weekly = _summary(engine, table, as_of, "W", id_dtype).set_index(C.customer_id)
     weekly = weekly.reindex(daily[C.customer_id]).reset_index()
     diagnostics: dict = {"customers_without_occasion": 0}
     if daily.empty:

@@ -24,6 +24,7 @@ from promoloop.recommend.models import (
     PopularityRecommender,
     RepeatPurchaseRecommender,
 )
+from promoloop.recommend.spark_als import SparkALSRecommender
 from promoloop.recommend.split import (
     Split,
     check_temporal_split,
@@ -43,6 +44,7 @@ __all__ = [
     "RecommendationResult",
     "Recommender",
     "RepeatPurchaseRecommender",
+    "SparkALSRecommender",
     "Split",
     "build_matrix",
     "catalog_coverage",

@@ -72,7 +72,8 @@ class Recommender:
             :func:`promoloop.recommend.interactions_from_events`). Rows without
             a customer id count for item popularity only. Pass the result of
             :func:`promoloop.recommend.prepare_interactions` to share the
-            matrix among models fitted on one table.
+            matrix among models fitted on one table, or to sum the weights
+            on another engine than a new in-process DuckDB one.
         items : DataFrame, optional
             Canonical items table; used by models with item attributes.
 

@@ -14,11 +14,13 @@ from tqdm.auto import tqdm
 
 from promoloop.config import RecommendConfig
 from promoloop.data.ids import canonical_id
-from promoloop.errors import InputError
+from promoloop.engine import SPARK, Engine
+from promoloop.errors import ConfigError, InputError
 from promoloop.recommend.base import Recommender
 from promoloop.recommend.content import ContentRecommender
 from promoloop.recommend.hybrid import HybridRecommender
 from promoloop.recommend.interactions import (
+    engine_or_duckdb,
     interactions_from_events,
     prepare_interactions,
 )
@@ -29,6 +31,7 @@ from promoloop.recommend.models import (
     PopularityRecommender,
     RepeatPurchaseRecommender,
 )
+from promoloop.recommend.spark_als import SparkALSRecommender
 from promoloop.recommend.split import global_temporal_split
 from promoloop.vocabulary import Columns as C
 from promoloop.warnings import ColdStartWarning, DataQualityWarning
@@ -79,7 +82,9 @@ class RecommendationResult:
 
 
 def default_models(
-    config: RecommendConfig | None = None, seed: int = 0
+    config: RecommendConfig | None = None,
+    seed: int = 0,
+    engine: Engine | None = None,
 ) -> dict[str, ModelFactory]:
     """Return factories of the compared models, simplest first.
 
@@ -88,10 +93,33 @@ def default_models(
     apply only when a caller adds a configured ALS. It was left out of the
     defaults because on The Complete Journey it scored below the untuned one
     and doubled the stage's ALS time.
+
+    With ``config.spark_als`` set, Spark ML's ALS is added last as
+    ``als_spark``, with ``config.als_factors`` factors and
+    ``config.als_iterations`` sweeps, and fitted on ``engine``'s session.
+
+    Parameters
+    ----------
+    config : RecommendConfig, optional
+        Stage settings, the defaults when not given.
+    seed : int, default 0
+        Seed of the factor models.
+    engine : Engine, optional
+        Engine of the stage. It must be a Spark engine when
+        ``config.spark_als`` is set.
+
+    Returns
+    -------
+    dict of str to callable
+
+    Raises
+    ------
+    ConfigError
+        If ``config.spark_als`` is set and ``engine`` is not a Spark engine.
     """
     config = config or RecommendConfig()
     threads = config.num_threads
-    return {
+    models: dict[str, ModelFactory] = {
         "popularity": PopularityRecommender,
         "repeat": RepeatPurchaseRecommender,
         "item_knn": lambda: ItemKNNRecommender(
@@ -103,6 +131,20 @@ def default_models(
             validation_days=config.validation_days, k=config.k
         ),
     }
+    if config.spark_als:
+        if engine is None or engine.name != SPARK:
+            raise ConfigError(
+                "recommend.spark_als needs the Spark engine, but the engine is "
+                f"{'duckdb' if engine is None else engine.name}. Fix: run with "
+                "--engine spark, or set recommend.spark_als to false"
+            )
+        models["als_spark"] = lambda: SparkALSRecommender(
+            rank=config.als_factors,
+            max_iter=config.als_iterations,
+            seed=seed,
+            engine=engine,
+        )
+    return models
 
 
 def evaluate_recommenders(
@@ -113,6 +155,7 @@ def evaluate_recommenders(
     k: int = 10,
     show_progress: bool = True,
     fitted: dict | None = None,
+    engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Fit each model on ``train`` and score its top-k lists on ``test``.
 
@@ -134,6 +177,9 @@ def evaluate_recommenders(
         Show a tqdm bar over the models.
     fitted : dict, optional
         When given, receives each fitted model under its name.
+    engine : Engine, optional
+        Engine of the interaction sums (see :func:`prepare_interactions`);
+        a new in-process DuckDB engine when not given.
 
     Returns
     -------
@@ -152,7 +198,7 @@ def evaluate_recommenders(
 
     # The matrix and id maps of the training table are built once for all
     # models.
-    prepared = prepare_interactions(train)
+    prepared = prepare_interactions(train, engine=engine)
     rows = []
     for name, factory in tqdm(
         models.items(), desc="recommenders", disable=not show_progress
@@ -192,6 +238,7 @@ def run_recommendations(
     show_progress: bool = True,
     models: Mapping[str, ModelFactory] | None = None,
     customer_features: pd.DataFrame | None = None,
+    engine: Engine | None = None,
 ) -> RecommendationResult:
     """Compare the models, choose one and recommend for every customer.
 
@@ -223,10 +270,20 @@ def run_recommendations(
         customer_id and categorical feature columns; customers without
         purchases get the items of customers with the same features (see
         :meth:`Recommender.recommend`).
+    engine : Engine, optional
+        Engine of the interaction table, the splits and the interaction sums,
+        e.g. ``Engine.spark()``; left open. Default: one new in-process
+        DuckDB engine for the stage, closed afterwards.
 
     Returns
     -------
     RecommendationResult
+
+    Raises
+    ------
+    ConfigError
+        If ``config.spark_als`` is set, ``models`` is not given and ``engine``
+        is not a Spark engine.
 
     Warns
     -----
@@ -235,8 +292,22 @@ def run_recommendations(
         window: the models are not compared and the repeat-purchase model is
         used.
     """
-    models = dict(models or default_models(config, seed))
-    interactions = interactions_from_events(events, config.event_weights)
+    if engine is None:
+        with engine_or_duckdb(None) as duckdb:
+            return run_recommendations(
+                events,
+                items,
+                config,
+                as_of=as_of,
+                seed=seed,
+                show_progress=show_progress,
+                models=models,
+                customer_features=customer_features,
+                engine=duckdb,
+            )
+
+    models = dict(models or default_models(config, seed, engine))
+    interactions = interactions_from_events(events, config.event_weights, engine)
     customer_ids = canonical_id(events[C.customer_id])
     if as_of is not None:
         as_of = pd.Timestamp(as_of)
@@ -246,9 +317,11 @@ def run_recommendations(
         customer_ids = customer_ids[(stamps <= as_of).to_numpy()]
 
     # Test window: the last validation_days; validation window: the days before.
-    test_split = global_temporal_split(interactions, test_days=config.validation_days)
+    test_split = global_temporal_split(
+        interactions, test_days=config.validation_days, engine=engine
+    )
     inner_split = global_temporal_split(
-        test_split.train, test_days=config.validation_days
+        test_split.train, test_days=config.validation_days, engine=engine
     )
     fitted: dict[str, Recommender] = {}
     if (test_split.train[C.weight] > 0).any():
@@ -261,6 +334,7 @@ def run_recommendations(
                 items,
                 config.k,
                 show_progress,
+                engine=engine,
             )
             metrics = evaluate_recommenders(
                 models,
@@ -270,6 +344,7 @@ def run_recommendations(
                 config.k,
                 show_progress,
                 fitted=fitted,
+                engine=engine,
             )
     else:
         warnings.warn(
@@ -288,7 +363,7 @@ def run_recommendations(
     # tuned on the window before the test cutoff when it tunes any.
     tuned = fitted.get(chosen)
     model = tuned.tuned_copy() if hasattr(tuned, "tuned_copy") else models[chosen]()
-    model.fit(interactions, items)
+    model.fit(prepare_interactions(interactions, engine), items)
     # Customers whose events all fall after as_of get no list.
     customers = customer_ids.dropna().unique()
     recommendations = model.recommend(

@@ -144,7 +144,9 @@ class HybridRecommender(Recommender):
             self.default_neighbours,
             self.default_alpha,
         )
-        split = global_temporal_split(data.table, test_days=self.validation_days)
+        split = global_temporal_split(
+            data.table, test_days=self.validation_days, engine=data.engine
+        )
         train = split.train[split.train[C.weight] > 0]
         test = split.test[
             (split.test[C.weight] > 0) & split.test[C.customer_id].notna()
@@ -152,7 +154,7 @@ class HybridRecommender(Recommender):
         if train.empty or test.empty:
             logger.info("too little data to tune the hybrid; using %s", defaults)
             return defaults
-        inner = prepare_interactions(train)
+        inner = prepare_interactions(train, engine=data.engine)
         customers = inner.interactions.customers
         test_rows = customers._index.get_indexer(test[C.customer_id])
         test = test[test_rows >= 0]

@@ -6,7 +6,6 @@ import logging
 import warnings
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.nearest_neighbours import (
@@ -20,11 +19,8 @@ from threadpoolctl import threadpool_limits
 
 from promoloop.errors import InputError
 from promoloop.recommend.base import Recommender
-from promoloop.vocabulary import Columns as C
 
 logger = logging.getLogger(__name__)
-
-_SECONDS_PER_DAY = 86_400.0
 
 
 class PopularityRecommender(Recommender):
@@ -39,39 +35,6 @@ class PopularityRecommender(Recommender):
     personalized = False
 
 
-def decayed_weights(table: pd.DataFrame, half_life_days: float | None) -> np.ndarray:
-    """Multiply each weight by 0.5 ** (age in days / half-life).
-
-    Age is measured from the latest timestamp of ``table``. With
-    ``half_life_days=None`` the weights are returned unchanged.
-
-    Raises
-    ------
-    InputError
-        If decay is requested and the table has no timestamp column, or the
-        half-life is not positive.
-    """
-    weights = table[C.weight].to_numpy(np.float64)
-    if half_life_days is None:
-        return weights
-    if half_life_days <= 0:
-        raise InputError(
-            "invalid value of argument 'half_life_days'",
-            value=half_life_days,
-            expected="a positive number of days, or None for no decay",
-        )
-    if C.timestamp not in table:
-        raise InputError(
-            "time decay needs the timestamp column of the interaction table",
-            column=C.timestamp,
-            fix="build the table with interactions_from_events, or set "
-            "half_life_days=None",
-        )
-    stamps = pd.to_datetime(table[C.timestamp], utc=True)
-    age_days = (stamps.max() - stamps).dt.total_seconds().to_numpy() / _SECONDS_PER_DAY
-    return weights * np.exp2(-age_days / half_life_days)
-
-
 class RepeatPurchaseRecommender(Recommender):
     """Rank the customer's own past items by (optionally time-decayed) weight.
 
@@ -82,7 +45,10 @@ class RepeatPurchaseRecommender(Recommender):
     ----------
     half_life_days : float or None, default None
         Half-life of an event's weight in days, measured back from the last
-        training timestamp; None ranks by plain counts.
+        training timestamp; None ranks by plain counts. The decayed sums run
+        on the engine of the prepared interactions (see
+        :meth:`PreparedInteractions.decayed_matrix
+        <promoloop.recommend.interactions.PreparedInteractions.decayed_matrix>`).
     """
 
     name = "repeat"

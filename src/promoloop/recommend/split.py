@@ -3,6 +3,11 @@
 The default split is global: one cutoff time for everyone, so no training
 event comes after any test event. A per-customer split lets other customers'
 later events leak into training and is offered only as an opt-in.
+
+Which rows go to test is defined once, as Ibis expressions in
+:mod:`promoloop.engine.splits`. The functions here validate the input, run
+those expressions on the engine passed in (a new in-process DuckDB engine by
+default) and select the rows of the pandas table.
 """
 
 from __future__ import annotations
@@ -11,10 +16,14 @@ import logging
 import warnings
 from dataclasses import dataclass, field
 
+import ibis
 import numpy as np
 import pandas as pd
 
+from promoloop.engine import Engine
+from promoloop.engine import splits as engine_splits
 from promoloop.errors import InputError
+from promoloop.recommend.interactions import ROW, columns_to_arrow, engine_or_duckdb
 from promoloop.vocabulary import Columns as C
 from promoloop.warnings import LeakageWarning
 
@@ -28,7 +37,8 @@ class Split:
     Attributes
     ----------
     train, test : DataFrame
-        The rows of each side, in input order.
+        The rows of each side: in input order for a temporal split, in index
+        order for a per-customer split (the same for a sorted index).
     cutoff : Timestamp or None
         Start of the test window (None for a per-customer split).
     customers_without_test : list of str
@@ -59,9 +69,14 @@ class Split:
 
 
 def global_temporal_split(
-    events: pd.DataFrame, cutoff=None, test_days: int = 28
+    events: pd.DataFrame,
+    cutoff=None,
+    test_days: int = 28,
+    engine: Engine | None = None,
 ) -> Split:
     """Split at one cutoff: train is before it, test is at or after it.
+
+    Runs :func:`promoloop.engine.splits.temporal_split` on ``engine``.
 
     Parameters
     ----------
@@ -72,6 +87,9 @@ def global_temporal_split(
         timestamp minus ``test_days``.
     test_days : int, default 28
         Length of the test window when ``cutoff`` is not given.
+    engine : Engine, optional
+        Engine to run on, left open. Default: a new in-process DuckDB engine,
+        closed afterwards.
 
     Returns
     -------
@@ -82,6 +100,11 @@ def global_temporal_split(
     InputError
         If the timestamp column is missing or has missing values, or
         ``test_days`` is not positive.
+
+    Notes
+    -----
+    The engine compares timestamps to the microsecond, so two times less
+    than a microsecond apart count as equal.
     """
     stamps = _timestamps(events)
     if test_days <= 0:
@@ -90,17 +113,22 @@ def global_temporal_split(
             value=test_days,
             expected="a positive number of days",
         )
-    if cutoff is None:
-        cutoff = stamps.max() - pd.Timedelta(days=test_days)
-    else:
-        cutoff = pd.Timestamp(cutoff)
-        cutoff = cutoff.tz_localize("UTC") if cutoff.tz is None else cutoff
-    in_test = (stamps >= cutoff).to_numpy()
+    with engine_or_duckdb(engine) as active:
+        table = _register_split_input(active, events, stamps)
+        if cutoff is None:
+            latest = engine_splits.collect_latest_timestamp(active, table)
+            cutoff = latest - pd.Timedelta(days=test_days)
+        else:
+            cutoff = pd.Timestamp(cutoff)
+            cutoff = cutoff.tz_localize("UTC") if cutoff.tz is None else cutoff
+        flagged = engine_splits.temporal_split(table, cutoff)
+        in_test = engine_splits.collect_test_flags(active, flagged)
+        customers = engine_splits.collect_split_customers(active, flagged)
+
     train, test = events[~in_test], events[in_test]
     check_temporal_split(train, test)
-
     split = Split(train, test, cutoff)
-    _report_customers(split)
+    _report_customers(split, customers)
     logger.info(
         "temporal split at %s: %d train rows, %d test rows",
         cutoff,
@@ -134,14 +162,20 @@ def check_temporal_split(train: pd.DataFrame, test: pd.DataFrame) -> None:
 
 
 def per_customer_split(
-    events: pd.DataFrame, test_share: float = 0.25, min_interactions: int = 2
+    events: pd.DataFrame,
+    test_share: float = 0.25,
+    min_interactions: int = 2,
+    engine: Engine | None = None,
 ) -> Split:
     """Hold out each customer's latest rows; opt-in, because it leaks.
 
     Each customer's last ``round(test_share * n)`` rows (at least 1 and at
-    most n - 1) go to test, in timestamp order, or in row order without a
-    timestamp column. Customers with fewer than ``min_interactions`` rows go
-    wholly to train and are counted in the notes.
+    most n - 1, halves rounded up) go to test, in timestamp order, or in row
+    order without a timestamp column. Rows with equal timestamps are ordered
+    by input position, so the later row is held out first. Customers with
+    fewer than ``min_interactions`` rows go wholly to train and are counted
+    in the notes. Runs :func:`promoloop.engine.splits.per_customer_split` on
+    ``engine``; customer ids are compared as strings.
 
     Parameters
     ----------
@@ -151,6 +185,9 @@ def per_customer_split(
         Share of each customer's rows held out, in (0, 1).
     min_interactions : int, default 2
         Customers with fewer rows are not split.
+    engine : Engine, optional
+        Engine to run on, left open. Default: a new in-process DuckDB engine,
+        closed afterwards.
 
     Returns
     -------
@@ -189,29 +226,35 @@ def per_customer_split(
         stacklevel=2,
     )
 
-    # Position of each row within its customer's history, oldest first.
-    order = np.arange(len(events))
-    if C.timestamp in events:
-        order = np.lexsort((order, _timestamps(events).to_numpy()))
-    ordered = events.iloc[order]
-    customer = ordered[C.customer_id].astype("string")
-    position = customer.groupby(customer, dropna=False).cumcount().to_numpy()
-    size = customer.groupby(customer, dropna=False).transform("size").to_numpy()
+    stamps = _timestamps(events) if C.timestamp in events else None
+    with engine_or_duckdb(engine) as active:
+        table = _register_split_input(active, events, stamps)
+        flagged = engine_splits.per_customer_split(table, test_share, min_interactions)
+        is_test = engine_splits.collect_test_flags(active, flagged)
+        customers = engine_splits.collect_split_customers(active, flagged)
 
-    held_out = np.clip(
-        np.floor(test_share * size + 0.5).astype(np.int64), 1, np.maximum(size - 1, 1)
-    )
-    is_test = (size >= min_interactions) & (position >= size - held_out)
-    train = ordered[~is_test].sort_index()
-    test = ordered[is_test].sort_index()
-
+    train = events[~is_test].sort_index(kind="stable")
+    test = events[is_test].sort_index(kind="stable")
     split = Split(train, test, None)
-    short = customer[size < min_interactions].nunique()
+    short = int((customers["rows"] < min_interactions).sum())
     split.notes.append(
         f"{short} customers with < {min_interactions} interactions kept in train only"
     )
-    _report_customers(split)
+    _report_customers(split, customers)
     return split
+
+
+def _register_split_input(
+    engine: Engine, events: pd.DataFrame, stamps: pd.Series | None
+) -> ibis.Table:
+    """Register customer ids as strings, the timestamps and the row numbers."""
+    columns = {
+        C.customer_id: events[C.customer_id].astype("string"),
+        ROW: pd.Series(np.arange(len(events), dtype=np.int64)),
+    }
+    if stamps is not None:
+        columns[C.timestamp] = stamps
+    return engine.register_frame("recommend_split", columns_to_arrow(columns))
 
 
 def _timestamps(events: pd.DataFrame) -> pd.Series:
@@ -233,11 +276,13 @@ def _timestamps(events: pd.DataFrame) -> pd.Series:
     return stamps
 
 
-def _report_customers(split: Split) -> None:
-    train_ids = set(split.train[C.customer_id].dropna().unique().astype(str))
-    test_ids = set(split.test[C.customer_id].dropna().unique().astype(str))
-    split.customers_without_test = sorted(train_ids - test_ids)
-    split.cold_customers = sorted(test_ids - train_ids)
+def _report_customers(split: Split, customers: pd.DataFrame) -> None:
+    """Record the customers on one side only, from the engine's summary."""
+    ids = customers[C.customer_id]
+    has_train = customers["has_train"].to_numpy(dtype=bool)
+    has_test = customers["has_test"].to_numpy(dtype=bool)
+    split.customers_without_test = sorted(ids[has_train & ~has_test].tolist())
+    split.cold_customers = sorted(ids[has_test & ~has_train].tolist())
     split.notes.append(
         f"{len(split.customers_without_test)} customers without test events"
     )

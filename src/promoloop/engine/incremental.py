@@ -1,0 +1,767 @@
+"""Incremental feature runs over events partitioned by day.
+
+A shop's events are a Parquet dataset partitioned hive style by day
+(``EVENTS/date=2024-01-31/*.parquet``). A state folder stores the partials
+of the behaviour features and of the interest scores of every processed
+partition, and a manifest of those partitions with a fingerprint of their
+files (relative paths, sizes and modification times)::
+
+    STATE/manifest.json
+    STATE/behaviour/date=YYYY-MM-DD/*.parquet   behaviour_partials
+    STATE/interest/date=YYYY-MM-DD/*.parquet    interest_partials
+
+:func:`update` computes the partials of new and changed partitions only, and
+drops those of removed partitions. :func:`behaviour_as_of` and
+:func:`interest_as_of` merge the stored partials into the features as of a
+date, with the same definitions as a full computation
+(:mod:`promoloop.engine.behaviour`, :mod:`promoloop.engine.interest`), and
+:func:`write_features` writes them to Parquet.
+
+Both engines read and write the state, and one state may hold partials
+from both. With Spark, the state folder must be on storage that the driver
+and the executors share.
+
+NOTE: nothing locks a state folder, so run one update at a time on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import ibis
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from promoloop.config import InterestConfig
+from promoloop.engine.backends import SPARK, Engine
+from promoloop.engine.behaviour import behaviour_partials, merge_behaviour
+from promoloop.engine.interest import interest_partials, merge_interest
+from promoloop.errors import InputError
+from promoloop.vocabulary import Columns as C
+from promoloop.warnings import DataQualityWarning
+
+logger = logging.getLogger(__name__)
+
+PARTITION_COLUMN = "date"
+MANIFEST_FILE = "manifest.json"
+BEHAVIOUR_DIR = "behaviour"
+INTEREST_DIR = "interest"
+STATE_FORMAT = 1
+
+# Columns that the partials read, and the Arrow type of each in an empty table.
+INPUT_SCHEMA = pa.schema(
+    [
+        (C.customer_id, pa.string()),
+        (C.item_id, pa.string()),
+        (C.event_type, pa.string()),
+        (C.order_id, pa.string()),
+        (C.timestamp, pa.timestamp("us", tz="UTC")),
+        (C.quantity, pa.float64()),
+        (C.amount, pa.float64()),
+        (C.discount, pa.float64()),
+    ]
+)
+
+# Column of each event's reference time for the interest partials: the
+# latest timestamp of its partition, so no event is later than its reference.
+_PARTITION_LAST_EVENT = "_partition_last_event"
+_INCOMING_DIR = "_incoming"
+_ONE_DAY = pd.Timedelta(days=1)
+_ONE_MICROSECOND = pd.Timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class UpdateSummary:
+    """Partitions that one :func:`update` found, by what it did with them.
+
+    Attributes
+    ----------
+    new, changed, unchanged, removed : tuple of str
+        Partition dates (``YYYY-MM-DD``). Partials were computed for the new
+        and changed ones, kept for the unchanged ones and dropped for the
+        removed ones.
+    newest : str
+        Date of the newest partition in the state after the update.
+    """
+
+    new: tuple[str, ...]
+    changed: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]
+    newest: str
+
+    @property
+    def processed(self) -> tuple[str, ...]:
+        """Partitions whose partials were computed: the new and changed ones."""
+        return self.new + self.changed
+
+    def counts(self) -> dict[str, int]:
+        """Return the number of partitions of each kind."""
+        return {
+            "new": len(self.new),
+            "changed": len(self.changed),
+            "unchanged": len(self.unchanged),
+            "removed": len(self.removed),
+        }
+
+
+@dataclass(frozen=True)
+class FeatureFiles:
+    """Parquet outputs of :func:`write_features`.
+
+    With Spark each output is a folder of part files; ``pandas.read_parquet``
+    reads either form.
+    """
+
+    as_of: pd.Timestamp
+    behaviour: Path
+    interest: Path | None
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One date partition of the events: its folder and Parquet files."""
+
+    day: str
+    folder: Path
+    files: tuple[Path, ...]
+
+    def fingerprint(self) -> str:
+        """Return a SHA-256 digest of the files' relative paths, sizes and mtimes."""
+        entries = []
+        for path in self.files:
+            status = path.stat()
+            relative = path.relative_to(self.folder).as_posix()
+            entries.append([relative, status.st_size, status.st_mtime_ns])
+        return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+
+
+# Update
+
+
+def update(
+    engine: Engine,
+    events_dir: str | Path,
+    state_dir: str | Path,
+    *,
+    interest: InterestConfig | None = None,
+    partition_column: str = PARTITION_COLUMN,
+) -> UpdateSummary:
+    """Bring the stored partials in line with the events' partitions.
+
+    Parameters
+    ----------
+    engine : Engine
+        Engine that computes the partials.
+    events_dir : str or Path
+        Folder of the events, partitioned hive style by day:
+        ``{partition_column}=YYYY-MM-DD`` subfolders of Parquet files with
+        the columns of :data:`INPUT_SCHEMA`.
+    state_dir : str or Path
+        State folder; created when missing.
+    interest : InterestConfig, optional
+        Event weights and half-life of the interest partials; the defaults
+        of :class:`~promoloop.config.InterestConfig` when omitted. When they
+        differ from the settings of the stored partials, every partition is
+        computed again.
+    partition_column : str, default "date"
+        Name of the partition key in the folder names.
+
+    Returns
+    -------
+    UpdateSummary
+        The new, changed, unchanged and removed partitions.
+
+    Raises
+    ------
+    InputError
+        If ``events_dir`` is missing or has no partitions, or if a partition
+        folder is not named by an ISO date. Also if a file of a new or
+        changed partition lacks an input column, or types it differently
+        from the partitions processed before.
+    """
+    events_dir = Path(events_dir)
+    state_dir = Path(state_dir)
+    interest = interest or InterestConfig()
+    settings = {
+        "format": STATE_FORMAT,
+        "partition_column": partition_column,
+        "interest": interest.model_dump(mode="json"),
+    }
+
+    # Compare the partitions found with those of the manifest
+    partitions = find_partitions(events_dir, partition_column)
+    manifest = read_manifest(state_dir)
+    stored = manifest.get("partitions", {})
+    if stored and manifest.get("settings") != settings:
+        logger.info("the feature settings changed, so every partition is recomputed")
+        stored = {day: {**entry, "fingerprint": None} for day, entry in stored.items()}
+    fingerprints = {
+        day: partition.fingerprint() for day, partition in partitions.items()
+    }
+    new = tuple(day for day in partitions if day not in stored)
+    changed = tuple(
+        day
+        for day in partitions
+        if day in stored and stored[day]["fingerprint"] != fingerprints[day]
+    )
+    unchanged = tuple(
+        day for day in partitions if day not in new and day not in changed
+    )
+    removed = tuple(day for day in sorted(stored) if day not in partitions)
+
+    # Compute the partials of the new and changed partitions
+    todo = [partitions[day] for day in new + changed]
+    # New files must match the column types of the kept partitions. With none
+    # kept, the first new file sets the types.
+    schema = manifest.get("schema") if unchanged else None
+    schema = check_schema([path for p in todo for path in p.files], schema)
+    last_events = {}
+    if todo:
+        last_events = _compute_partials(
+            engine, events_dir, state_dir, todo, interest, partition_column
+        )
+
+    # Drop the partials of removed partitions, then record the new state
+    entries = {day: stored[day] for day in unchanged}
+    for partition in todo:
+        entries[partition.day] = {
+            "fingerprint": fingerprints[partition.day],
+            "files": len(partition.files),
+            "bytes": sum(path.stat().st_size for path in partition.files),
+            "last_event": last_events.get(partition.day),
+        }
+    entries = dict(sorted(entries.items()))
+    _remove_stale_partials(state_dir, partition_column, set(entries))
+    _write_manifest(
+        state_dir, {"settings": settings, "schema": schema, "partitions": entries}
+    )
+
+    summary = UpdateSummary(new, changed, unchanged, removed, newest=max(entries))
+    logger.info(
+        "feature state %s: %d new, %d changed, %d unchanged, %d removed partitions",
+        state_dir,
+        *summary.counts().values(),
+    )
+    return summary
+
+
+def _compute_partials(
+    engine: Engine,
+    events_dir: Path,
+    state_dir: Path,
+    todo: list[Partition],
+    interest: InterestConfig,
+    partition_column: str,
+) -> dict[str, str | None]:
+    """Write the partials of ``todo`` into the state; return each last event time."""
+    events = engine.register_parquet("promoloop_partitioned_events", events_dir)
+    days = [date.fromisoformat(partition.day) for partition in todo]
+    events = events.mutate(**{partition_column: events[partition_column].cast("date")})
+    selected = events.filter(events[partition_column].isin(days))
+
+    # Latest event of each partition: the reference time of its interest partials
+    last = selected.group_by(partition_column).aggregate(
+        **{_PARTITION_LAST_EVENT: selected[C.timestamp].max()}
+    )
+    with_reference = selected.join(last, partition_column)
+
+    # Write both partials to a scratch folder, then swap in each partition
+    incoming = state_dir / _INCOMING_DIR
+    shutil.rmtree(incoming, ignore_errors=True)
+    outputs = {
+        BEHAVIOUR_DIR: behaviour_partials(selected, by=[partition_column]),
+        INTEREST_DIR: interest_partials(
+            with_reference, interest, _PARTITION_LAST_EVENT, by=[partition_column]
+        ),
+    }
+    for kind, expr in outputs.items():
+        _write_parquet(engine, expr, incoming / kind, partition_by=partition_column)
+        for partition in todo:
+            name = f"{partition_column}={partition.day}"
+            target = state_dir / kind / name
+            shutil.rmtree(target, ignore_errors=True)
+            if (incoming / kind / name).is_dir():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                (incoming / kind / name).rename(target)
+    shutil.rmtree(incoming)
+
+    # Spark returns timestamps without a time zone, in the session's UTC
+    last_events = {}
+    for row in engine.to_pandas(last).to_dict("records"):
+        day = pd.Timestamp(row[partition_column]).strftime("%Y-%m-%d")
+        stamp = row[_PARTITION_LAST_EVENT]
+        if pd.isna(stamp):
+            last_events[day] = None
+            continue
+        stamp = pd.Timestamp(stamp)
+        if stamp.tzinfo is None:
+            stamp = stamp.tz_localize("UTC")
+        last_events[day] = stamp.tz_convert("UTC").isoformat()
+    return last_events
+
+
+def _remove_stale_partials(state_dir: Path, partition_column: str, days: set) -> None:
+    """Delete partial folders of partitions that are not in ``days``."""
+    keep = {f"{partition_column}={day}" for day in days}
+    for kind in (BEHAVIOUR_DIR, INTEREST_DIR):
+        folder = state_dir / kind
+        if not folder.is_dir():
+            continue
+        for child in folder.iterdir():
+            if child.name in keep:
+                continue
+            logger.info("dropping the partials of %s", child)
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+
+# Features as of a date
+
+
+def behaviour_as_of(
+    engine: Engine, state_dir: str | Path, as_of: str | pd.Timestamp | None = None
+) -> ibis.Table:
+    """Build the behaviour features from the stored partials.
+
+    Parameters
+    ----------
+    engine : Engine
+        Engine that reads the partials.
+    state_dir : str or Path
+        State folder written by :func:`update`.
+    as_of : str or Timestamp, optional
+        Observation end, checked by :func:`resolve_as_of`.
+
+    Returns
+    -------
+    ibis.Table
+        The table of :func:`promoloop.engine.behaviour.behaviour_table` over
+        the processed partitions, under the condition on ``basket_size``
+        stated in :func:`promoloop.engine.behaviour.behaviour_partials`
+        (a pair of order and item bought in two partitions).
+    """
+    state_dir = Path(state_dir)
+    as_of = resolve_as_of(_require_manifest(state_dir), as_of)
+    return _merged_behaviour(engine, state_dir, as_of)
+
+
+def interest_as_of(
+    engine: Engine,
+    state_dir: str | Path,
+    items: ibis.Table,
+    as_of: str | pd.Timestamp | None = None,
+) -> ibis.Table | None:
+    """Build the interest scores from the stored partials.
+
+    Parameters
+    ----------
+    engine : Engine
+        Engine that reads the partials.
+    state_dir : str or Path
+        State folder written by :func:`update`. Its manifest contains the
+        event weights and half-life.
+    items : ibis.Table
+        Canonical items table registered on ``engine``.
+    as_of : str or Timestamp, optional
+        Observation end, checked by :func:`resolve_as_of`.
+
+    Returns
+    -------
+    ibis.Table or None
+        The table of :func:`promoloop.engine.interest.interest_table` over
+        the processed partitions, up to floating-point rounding, when no
+        event is later than ``as_of``. None when ``items`` has no category
+        or brand column.
+    """
+    state_dir = Path(state_dir)
+    manifest = _require_manifest(state_dir)
+    as_of = resolve_as_of(manifest, as_of)
+    return _merged_interest(engine, state_dir, manifest, items, as_of)
+
+
+def _merged_behaviour(
+    engine: Engine, state_dir: Path, as_of: pd.Timestamp
+) -> ibis.Table:
+    partials = _partials_table(
+        engine,
+        state_dir / BEHAVIOUR_DIR,
+        lambda events: behaviour_partials(events, by=[PARTITION_COLUMN]),
+    )
+    return merge_behaviour(partials, as_of)
+
+
+def _merged_interest(
+    engine: Engine,
+    state_dir: Path,
+    manifest: dict,
+    items: ibis.Table,
+    as_of: pd.Timestamp,
+) -> ibis.Table | None:
+    config = InterestConfig.model_validate(manifest["settings"]["interest"])
+    partials = _partials_table(
+        engine,
+        state_dir / INTEREST_DIR,
+        lambda events: interest_partials(events, config, as_of, by=[PARTITION_COLUMN]),
+    )
+    return merge_interest(partials, items, as_of, config)
+
+
+def resolve_as_of(manifest: dict, as_of: str | pd.Timestamp | None) -> pd.Timestamp:
+    """Return the observation end of features from stored partials.
+
+    Parameters
+    ----------
+    manifest : dict
+        Manifest of the state, from :func:`read_manifest`.
+    as_of : str or Timestamp, optional
+        A date such as ``"2024-01-31"`` means the end of that day (its last
+        microsecond), as in ``promoloop run --as-of``. A timestamp is taken
+        as given, and as UTC when it has no time zone. When omitted, the
+        end of the newest partition's day.
+
+    Returns
+    -------
+    Timestamp
+        Timezone-aware UTC.
+
+    Raises
+    ------
+    InputError
+        If ``as_of`` is not a date or is before the end of the newest
+        processed partition's day, whose events the partials already sum.
+
+    Warns
+    -----
+    DataQualityWarning
+        If a partition contains events later than ``as_of``. They count in the
+        features, and their interest weights grow instead of counting at
+        age 0.
+    """
+    newest = max(manifest["partitions"])
+    partition_column = manifest["settings"]["partition_column"]
+    end_of_newest = _end_of_day(pd.Timestamp(newest, tz="UTC"))
+    if as_of is None:
+        stamp = end_of_newest
+    else:
+        stamp = _parse_as_of(as_of)
+    if stamp < end_of_newest:
+        raise InputError(
+            "as_of is before the end of the newest processed partition "
+            f"({partition_column}={newest}), whose events the stored partials "
+            "already include",
+            value=str(as_of),
+            fix=f"pass {newest} or a later date, or compute the features of an "
+            "earlier date from the events with behaviour_table",
+        )
+    late = [
+        day
+        for day, entry in manifest["partitions"].items()
+        if entry.get("last_event") and pd.Timestamp(entry["last_event"]) > stamp
+    ]
+    if late:
+        warnings.warn(
+            f"partitions {', '.join(late)} contain events later than as_of "
+            f"{stamp.isoformat()}. They count in the features, and their "
+            "interest weights grow instead of counting at age 0",
+            DataQualityWarning,
+            stacklevel=2,
+        )
+    return stamp
+
+
+def _parse_as_of(as_of: str | pd.Timestamp) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(as_of)
+    except ValueError as error:
+        raise InputError(
+            "invalid as_of", value=str(as_of), expected="a date such as 2024-01-31"
+        ) from error
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    if isinstance(as_of, str) and len(as_of) <= 10 and stamp == stamp.normalize():
+        stamp = _end_of_day(stamp)
+    return stamp.tz_convert("UTC")
+
+
+def _end_of_day(day: pd.Timestamp) -> pd.Timestamp:
+    return day.normalize() + _ONE_DAY - _ONE_MICROSECOND
+
+
+def _partials_table(
+    engine: Engine, folder: Path, build_empty: Callable[[ibis.Table], ibis.Table]
+) -> ibis.Table:
+    """Register the stored partials, or ``build_empty`` of no events if none."""
+    if any(folder.rglob("*.parquet")):
+        return engine.register_parquet(f"promoloop_{folder.name}_partials", folder)
+    # Partitions with only anonymous events leave no partials behind.
+    empty = INPUT_SCHEMA.empty_table().append_column(
+        PARTITION_COLUMN, pa.array([], pa.date32())
+    )
+    return build_empty(engine.register_frame("promoloop_no_events", empty))
+
+
+def write_features(
+    engine: Engine,
+    state_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    as_of: str | pd.Timestamp | None = None,
+    items: str | Path | None = None,
+) -> FeatureFiles:
+    """Write the features as of a date from the stored partials to Parquet.
+
+    Parameters
+    ----------
+    engine : Engine
+        Engine that reads the partials and writes the features.
+    state_dir : str or Path
+        State folder written by :func:`update`.
+    out_dir : str or Path
+        Output folder, created when missing. ``behaviour.parquet`` and
+        ``interest.parquet`` in it are replaced.
+    as_of : str or Timestamp, optional
+        Observation end, checked by :func:`resolve_as_of`.
+    items : str or Path, optional
+        Parquet file (or folder) of the canonical items table. Without it,
+        or when it has no category or brand column, no interest file is
+        written.
+
+    Returns
+    -------
+    FeatureFiles
+        ``behaviour.parquet``: ``customer_id`` and the behaviour columns,
+        sorted by customer. ``interest.parquet``: the interest columns,
+        sorted by customer, dimension, descending score and value.
+    """
+    state_dir = Path(state_dir)
+    out_dir = Path(out_dir)
+    manifest = _require_manifest(state_dir)
+    as_of = resolve_as_of(manifest, as_of)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    behaviour = _merged_behaviour(engine, state_dir, as_of).order_by(C.customer_id)
+    behaviour_path = out_dir / "behaviour.parquet"
+    _write_parquet(engine, behaviour, behaviour_path)
+
+    interest_path = None
+    scores = None
+    if items is not None:
+        items_table = engine.register_parquet("promoloop_items", items)
+        scores = _merged_interest(engine, state_dir, manifest, items_table, as_of)
+    if scores is not None:
+        interest_path = out_dir / "interest.parquet"
+        scores = scores.order_by(
+            [C.customer_id, "dimension", ibis.desc(C.score), "value"]
+        )
+        _write_parquet(engine, scores, interest_path)
+    elif items is not None:
+        logger.info("items have no category or brand; no interest scores written")
+    logger.info("features as of %s written to %s", as_of.isoformat(), out_dir)
+    return FeatureFiles(as_of=as_of, behaviour=behaviour_path, interest=interest_path)
+
+
+# Partitions, schemas and the manifest
+
+
+def find_partitions(
+    events_dir: Path, partition_column: str = PARTITION_COLUMN
+) -> dict[str, Partition]:
+    """Return the date partitions of an events folder, oldest first.
+
+    Folders without Parquet files are skipped, and so are files whose name
+    starts with ``.`` or ``_`` (such as Spark's ``_SUCCESS``).
+
+    Raises
+    ------
+    InputError
+        If the folder is missing or has no partition with Parquet files, or
+        if a partition folder is not named by an ISO date.
+    """
+    if not events_dir.is_dir():
+        raise InputError(
+            "events folder not found",
+            file=str(events_dir),
+            fix=f"pass the folder that contains the {partition_column}=YYYY-MM-DD "
+            "subfolders",
+        )
+    prefix = f"{partition_column}="
+    partitions = {}
+    for folder in sorted(events_dir.iterdir()):
+        if not folder.is_dir() or not folder.name.startswith(prefix):
+            continue
+        day = folder.name.removeprefix(prefix)
+        try:
+            canonical = date.fromisoformat(day).isoformat() == day
+        except ValueError:
+            canonical = False
+        if not canonical:
+            raise InputError(
+                "partition folder is not named by a date",
+                file=str(folder),
+                value=day,
+                expected=f"{prefix}YYYY-MM-DD",
+            )
+        files = tuple(
+            path
+            for path in sorted(folder.rglob("*.parquet"))
+            if not path.name.startswith((".", "_"))
+        )
+        if files:
+            partitions[day] = Partition(day, folder, files)
+    if not partitions:
+        raise InputError(
+            "no date partitions with Parquet files found",
+            file=str(events_dir),
+            expected=f"subfolders named {prefix}YYYY-MM-DD that contain .parquet files",
+        )
+    return partitions
+
+
+def check_schema(files: list[Path], expected: dict | None) -> dict | None:
+    """Check the input columns of Parquet files and return their types.
+
+    Parameters
+    ----------
+    files : list of Path
+        Files of new or changed partitions.
+    expected : dict of str to str, optional
+        Arrow type of each input column in the partitions processed before;
+        the first file sets it when omitted.
+
+    Returns
+    -------
+    dict of str to str or None
+        The types of the input columns, ``expected`` when given, None when
+        there are neither files nor expected types.
+
+    Raises
+    ------
+    InputError
+        If a file lacks a column of :data:`INPUT_SCHEMA`, stores it with a
+        type of another kind (text, number, timestamp), or with another
+        type than ``expected``. The message names the file and the column.
+    """
+    for path in files:
+        schema = pq.read_schema(path)
+        found = {}
+        for field in INPUT_SCHEMA:
+            if field.name not in schema.names:
+                raise InputError(
+                    "input column missing in a new partition",
+                    file=str(path),
+                    column=field.name,
+                    fix="write every partition with the canonical events columns",
+                )
+            column_type = schema.field(field.name).type
+            if _type_kind(column_type) != _type_kind(field.type):
+                raise InputError(
+                    "input column has the wrong type in a new partition",
+                    file=str(path),
+                    column=field.name,
+                    value=str(column_type),
+                    expected=f"a {_type_kind(field.type)} type such as {field.type}",
+                )
+            found[field.name] = str(column_type)
+        expected = expected or found
+        for name, column_type in found.items():
+            if column_type != expected[name]:
+                raise InputError(
+                    "input column type differs from the processed partitions",
+                    file=str(path),
+                    column=name,
+                    value=column_type,
+                    expected=expected[name],
+                    fix="rewrite the partition with the same column types",
+                )
+    return expected
+
+
+def _type_kind(column_type: pa.DataType) -> str:
+    if pa.types.is_string(column_type) or pa.types.is_large_string(column_type):
+        return "text"
+    if pa.types.is_integer(column_type) or pa.types.is_floating(column_type):
+        return "number"
+    if pa.types.is_timestamp(column_type):
+        return "timestamp"
+    return str(column_type)
+
+
+def read_manifest(state_dir: str | Path) -> dict:
+    """Return the manifest of a state folder, or an empty dict when it has none."""
+    path = Path(state_dir) / MANIFEST_FILE
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _require_manifest(state_dir: Path) -> dict:
+    manifest = read_manifest(state_dir)
+    if not manifest.get("partitions"):
+        raise InputError(
+            "feature state has no processed partitions",
+            file=str(state_dir),
+            fix="run update (promoloop features) with the events folder first",
+        )
+    return manifest
+
+
+def _write_manifest(state_dir: Path, manifest: dict) -> None:
+    """Write the manifest through a temporary file, so a crash leaves the old one."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    scratch = state_dir / f".{MANIFEST_FILE}.tmp"
+    scratch.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(scratch, state_dir / MANIFEST_FILE)
+
+
+# Writing with the engine
+
+
+def _write_parquet(
+    engine: Engine, expr: ibis.Table, path: Path, partition_by: str | None = None
+) -> None:
+    """Write an expression with the engine; replace what is at ``path``.
+
+    DuckDB writes one file, or hive partition folders with ``partition_by``.
+    Spark writes a folder of part files in both cases.
+    """
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if engine.name == SPARK:
+        options = {} if partition_by is None else {"partitionBy": partition_by}
+        with _spark_microsecond_timestamps(engine):
+            engine.backend.to_parquet(expr, str(path), **options)
+    else:
+        options = {} if partition_by is None else {"partition_by": partition_by}
+        engine.backend.to_parquet(expr, str(path), **options)
+
+
+@contextmanager
+def _spark_microsecond_timestamps(engine: Engine) -> Iterator[None]:
+    """Make Spark write timestamps as INT64 microseconds while the block runs.
+
+    Spark's default, INT96, is read by DuckDB as a timestamp without time
+    zone, so partials that the two engines wrote would not mix.
+    """
+    key = "spark.sql.parquet.outputTimestampType"
+    previous = engine.backend.raw_sql(f"SET {key}").collect()[0][1]
+    engine.backend.raw_sql(f"SET {key}=TIMESTAMP_MICROS")
+    try:
+        yield
+    finally:
+        engine.backend.raw_sql(f"SET {key}={previous}")
