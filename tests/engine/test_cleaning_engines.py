@@ -483,6 +483,19 @@ def test_parquet_negative_amount_names_file_row(tmp_path):
     assert error.value == -2.5
 
 
+def test_parquet_event_without_timestamp_names_file_row(tmp_path):
+    # Days are the output's partitions, so an undated event cannot be placed.
+    events = bad_events(C.timestamp, pd.NaT, row=2)
+    events.to_parquet(tmp_path / "events.parquet", index=False)
+    with pytest.raises(InputError) as raised:
+        clean_events_parquet(tmp_path / "events.parquet", tmp_path / "out")
+    error = raised.value
+    assert Path(error.file) == tmp_path / "events.parquet"
+    assert error.row == 3
+    assert error.column == C.timestamp
+    assert not (tmp_path / "out").exists()
+
+
 def test_parquet_mixed_discount_signs_name_rows(tmp_path):
     # e2 is the first row of the 2024-01-01 file, and the only positive one.
     events = bad_events(C.discount, 0.5, row=1)

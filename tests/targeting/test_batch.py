@@ -117,7 +117,7 @@ def test_plain_estimator_gives_one_score_column(features):
     np.testing.assert_allclose(got[C.score], expected, rtol=0, atol=1e-12)
 
 
-def test_learned_uplift_matches_its_predict():
+def learned_uplift_and_profiles() -> tuple[LearnedUplift, pd.DataFrame]:
     rng = np.random.default_rng(2)
     n = 400
     profiles = pd.DataFrame({c: rng.gamma(2.0, 5.0, n) for c in FEATURES})
@@ -148,6 +148,11 @@ def test_learned_uplift_matches_its_predict():
         groups={},
     )
     profiles[C.customer_id] = [f"c{i}" for i in range(n)]
+    return learned, profiles
+
+
+def test_learned_uplift_matches_its_predict():
+    learned, profiles = learned_uplift_and_profiles()
 
     got = pd.concat(score_batches(learned, profiles, batch_size=33), ignore_index=True)
     long = learned.predict(profiles)
@@ -158,6 +163,14 @@ def test_learned_uplift_matches_its_predict():
     np.testing.assert_allclose(
         got[["p1", "p2"]], wide[["p1", "p2"]], rtol=0, atol=1e-12
     )
+
+
+def test_learned_uplift_rejects_missing_feature_column():
+    learned, profiles = learned_uplift_and_profiles()
+    profiles = profiles.drop(columns=FEATURES[2])
+
+    with pytest.raises(InputError, match=FEATURES[2]):
+        next(score_batches(learned, profiles, batch_size=50))
 
 
 def test_written_file_has_one_row_group_per_batch(learner, features, tmp_path):

@@ -151,7 +151,11 @@ def _raise_mixed_signs(engine, source, index, column, negative, positive, file):
             rules.MAX_ROWS_LISTED
         ),
     )
-    labels = [int(label) for label in index[_positions(rows)]]
+    # File rows when the loader kept them, else 1-based positions.
+    labels = [
+        int(index[position]) if index.name == ROW else int(position) + 1
+        for position in _positions(rows)
+    ]
     raise rules.mixed_signs_error(
         column,
         labels,
@@ -398,9 +402,12 @@ def _check_events(engine: Engine, table: ibis.Table, index: pd.Index, source: st
             )
     if rules.scalar(engine, rules.repeated_event_id_count(table)):
         first = rules.repeated_event_ids(table).limit(rules.MAX_ROWS_LISTED)
-        ids = rules.collect(engine, first)[C.event_id].tolist()
-        ids = [pd.NA if pd.isna(event_id) else event_id for event_id in ids]
-        raise rules.repeated_event_ids_error(ids, file=source)
+        rows = rules.collect(engine, first)
+        ids = [
+            pd.NA if pd.isna(event_id) else event_id for event_id in rows[C.event_id]
+        ]
+        row = _row_number(index, int(rows[SOURCE_ROW].iloc[0]))
+        raise rules.repeated_event_ids_error(ids, file=source, row=row)
 
 
 def _row_number(index: pd.Index, position: int) -> int | None:

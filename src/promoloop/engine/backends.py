@@ -204,6 +204,11 @@ class Engine:
         engine._scratch_dir = scratch
         return engine
 
+    @property
+    def spark_session(self) -> Any:
+        """The ``SparkSession`` of a Spark engine; None on DuckDB."""
+        return self._spark_session
+
     # Tables
 
     @_quiet_library_deprecations
@@ -253,7 +258,9 @@ class Engine:
                 spark_frame = self._spark_session.createDataFrame(frame)
             spark_frame.createOrReplaceTempView(name)
             return self.backend.table(name)
-        self.backend.create_view(name, ibis.memtable(frame), overwrite=True)
+        # Registering under the same name replaces the view and releases the
+        # old data; an Ibis memtable would stay in memory until exit.
+        self.backend.con.register(name, frame)
         return self.backend.table(name)
 
     @_quiet_library_deprecations

@@ -242,7 +242,21 @@ def _raise_mixed_signs(engine, events, negative, positive, source) -> None:
 
 
 def _check(engine: Engine, events: ibis.Table, source: Path) -> None:
-    """Raise for negative money values and repeated event ids."""
+    """Raise for missing timestamps, negative money values and repeated event ids."""
+    undated = events.filter(events[C.timestamp].isnull()).order_by(
+        [SOURCE_FILE, SOURCE_ROW]
+    )
+    if rules.scalar(engine, undated.count()):
+        file, row = _locate(rules.first_row(engine, undated))
+        raise InputError(
+            "event without a timestamp",
+            file=file,
+            row=row,
+            column=C.timestamp,
+            value=None,
+            expected="a timestamp on every event: the output is partitioned by day",
+            fix="drop or repair the events without a timestamp before cleaning",
+        )
     negatives = rules.collect(engine, rules.negative_counts(events)).iloc[0]
     for column in rules.MONEY_COLUMNS:
         if negatives[column]:

@@ -46,7 +46,11 @@ import pyarrow.parquet as pq
 from promoloop.config import InterestConfig
 from promoloop.engine.backends import SPARK, Engine
 from promoloop.engine.behaviour import behaviour_partials, merge_behaviour
-from promoloop.engine.interest import interest_partials, merge_interest
+from promoloop.engine.interest import (
+    interest_partials,
+    merge_interest,
+    ordered_interest,
+)
 from promoloop.errors import InputError
 from promoloop.vocabulary import Columns as C
 from promoloop.warnings import DataQualityWarning
@@ -563,9 +567,7 @@ def write_features(
         scores = _merged_interest(engine, state_dir, manifest, items_table, as_of)
     if scores is not None:
         interest_path = out_dir / "interest.parquet"
-        scores = scores.order_by(
-            [C.customer_id, "dimension", ibis.desc(C.score), "value"]
-        )
+        scores = ordered_interest(scores)
         _write_parquet(engine, scores, interest_path)
     elif items is not None:
         logger.info("items have no category or brand; no interest scores written")

@@ -285,6 +285,17 @@ def _timestamp_literal(value: pd.Timestamp) -> ibis.Scalar:
     return ibis.literal(_utc(value), type=dt.Timestamp(timezone="UTC"))
 
 
+def ordered_interest(scores: ibis.Table) -> ibis.Table:
+    """Sort interest scores by customer, dimension, descending score and value.
+
+    Scores are sums of exponentials, added in each engine's own order, so
+    equal scores can differ in the last bits. The sort uses the score
+    rounded to 9 decimals, so such ties fall to the value on every engine.
+    """
+    key = scores[C.score].round(_SORT_DECIMALS)
+    return scores.order_by([C.customer_id, "dimension", key.desc(), "value"])
+
+
 def collect_interest(
     engine: Engine,
     events: ibis.Table,
@@ -319,18 +330,6 @@ def collect_interest(
         logger.info("items have no category or brand; the interest table is empty")
         table = pd.DataFrame({name: [] for name in INTEREST_COLUMNS})
     else:
-        table = engine.to_pandas(expr)
+        table = engine.to_pandas(ordered_interest(expr))
     table = table[INTEREST_COLUMNS].astype(OUTPUT_DTYPES)
-    # Scores are sums of exponentials, added in each engine's own order, so
-    # equal scores can differ in the last bits. Sorting on the score rounded
-    # to 9 decimals lets such ties fall to the value on every engine.
-    key = table[C.score].round(_SORT_DECIMALS)
-    return (
-        table.assign(_key=key)
-        .sort_values(
-            [C.customer_id, "dimension", "_key", "value"],
-            ascending=[True, True, False, True],
-            ignore_index=True,
-        )
-        .drop(columns="_key")
-    )
+    return table.reset_index(drop=True)

@@ -205,11 +205,10 @@ def _mine(
 def _kept_on_spark(engine: Engine, lines: ibis.Table) -> Iterator[ibis.Table]:
     """Keep the basket lines in Spark's cache while the queries read them.
 
-    A frame registered on Spark is a local relation. Spark 4.0's optimizer
-    (rule ConvertToLocalRelation) copies its rows into the driver's memory
-    for each place a query reads it, and the pair query over 1.3 million
-    lines ran out of a 2 GiB driver that way. DuckDB scans the registered
-    Arrow data in place, so its lines are not cached.
+    The mining queries read the distinct lines several times (orders per
+    item, itemset lines, pair counts); Spark would recompute the distinct
+    step for each. DuckDB scans the registered Arrow data in place, so its
+    lines are not cached.
     """
     if engine.name != SPARK:
         yield lines

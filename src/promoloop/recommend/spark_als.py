@@ -171,15 +171,11 @@ class SparkALSRecommender(Recommender):
     @contextmanager
     def _spark_session(self) -> Iterator:
         """Yield the Spark session of ``engine``, or of a session started here."""
-        from pyspark.sql import SparkSession
-
         if self.engine is not None:
-            # One Spark session runs per process, so the builder returns the
-            # engine's session.
-            yield SparkSession.builder.getOrCreate()
+            yield self.engine.spark_session
             return
-        with Engine.spark(self.master):
-            yield SparkSession.builder.getOrCreate()
+        with Engine.spark(self.master) as engine:
+            yield engine.spark_session
 
 
 @contextmanager

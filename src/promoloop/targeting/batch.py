@@ -27,7 +27,7 @@ from promoloop.data.batches import (
     write_parquet_batches,
 )
 from promoloop.errors import InputError
-from promoloop.targeting.learned import LearnedUplift, model_features
+from promoloop.targeting.learned import FEATURES, LearnedUplift, model_features
 from promoloop.vocabulary import Columns as C
 
 logger = logging.getLogger(__name__)
@@ -196,10 +196,20 @@ def _learned_scorer(learned: LearnedUplift, score_columns) -> _Scorer:
     names = _score_names(learned.model, score_columns)
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
+        # model_features would fill an absent column with the training
+        # median, scoring every customer as typical in that feature.
+        absent = [c for c in [*FEATURES, "tenure_days"] if c not in frame.columns]
+        if absent:
+            raise InputError(
+                f"missing column(s) {absent} in the features table",
+                expected=f"the profile columns the uplift model was trained on: "
+                f"{[*FEATURES, 'tenure_days']}",
+                fix="score the profiles table of a run (profiles.parquet), "
+                "which has every feature column",
+            )
         return learned.model.predict(model_features(frame, learned.fill_values))
 
-    # model_features picks its columns by name and fills the missing ones,
-    # so every column of the input is read.
+    # model_features picks its columns by name, so every column is read.
     return _Scorer(predict, None, names)
 
 
