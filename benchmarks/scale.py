@@ -150,7 +150,7 @@ def run_size(
 ) -> dict:
     """Generate (or reuse) one shop and measure every task on it.
 
-    pandas holds the whole events table in memory, so above
+    pandas reads the whole events table into memory, so above
     ``pandas_max_events`` its task is skipped and the skip is recorded.
     """
     config = shop_for_events(n_events)

@@ -233,8 +233,9 @@ def test_candidate_evaluated_on_log(store, keys, client):
     share_good = sum(row.promotion_id == "b-good" for row in rows.values()) / 200
     assert result.logged_value == pytest.approx(share_good)
     assert frame.loc["snips", "value"] == pytest.approx(1.0)
-    # IPS is the mean of reward / probability over the b-good rounds, exactly;
-    # its interval comes from random draws, so it is only checked to hold it.
+    # IPS is exactly the mean of reward / probability over the b-good rounds.
+    # Its interval comes from random draws, so the test only checks that the
+    # interval contains the estimate.
     ips = (
         sum(
             1.0 / row.probability

@@ -118,6 +118,7 @@ def test_plain_estimator_gives_one_score_column(features):
 
 
 def learned_uplift_and_profiles() -> tuple[LearnedUplift, pd.DataFrame]:
+    """Return an uplift model fitted on random profiles, and those profiles."""
     rng = np.random.default_rng(2)
     n = 400
     profiles = pd.DataFrame({c: rng.gamma(2.0, 5.0, n) for c in FEATURES})
@@ -126,6 +127,7 @@ def learned_uplift_and_profiles() -> tuple[LearnedUplift, pd.DataFrame]:
     profiles.loc[::5, FEATURES[0]] = np.nan  # a feature to fill
     treatment = rng.choice(["(holdout)", "p1", "p2"], n)
     y = profiles[FEATURES[1]].fillna(0) + (treatment == "p1") + rng.normal(0, 1, n)
+
     fill = profiles[FEATURES].median()
     fill[HAS_HISTORY] = 1.0
     X = (
@@ -136,6 +138,7 @@ def learned_uplift_and_profiles() -> tuple[LearnedUplift, pd.DataFrame]:
     model = TwoModelLearner(control="(holdout)", outcome="continuous").fit(
         X, treatment, y.to_numpy()
     )
+
     learned = LearnedUplift(
         campaign_id="spring",
         exposed_at=pd.Timestamp("2024-03-01", tz="UTC"),

@@ -221,8 +221,8 @@ class Engine:
         of the timestamp types that Ibis reads from DuckDB. DuckDB scans the
         Arrow data without copying it into the database. A local Spark
         session reads the data from a Parquet file written to the engine's
-        scratch folder; a cluster gets it with the query plan, from the
-        driver's memory.
+        scratch folder. A cluster gets the data with the query plan, from
+        the driver's memory.
 
         Parameters
         ----------
@@ -239,15 +239,14 @@ class Engine:
             frame = pa.Table.from_pandas(frame, preserve_index=False)
         frame = _timestamps_in_microseconds(frame)
         if self.name == SPARK:
-            # The frame goes to Parquet in the scratch folder and Spark reads
-            # the file. A DataFrame made from local data is a relation inside
-            # the query plan, which Spark 4 copies into driver memory at every
-            # place a query reads it; a pair query over 1.3M basket lines ran
-            # out of a 2 GiB driver that way. (Ibis's own path also goes
-            # through pandas, whose row-by-row fallback for chunked string
-            # columns kept missing ids as non-null "NaN" values.)
-            # On a cluster the executors cannot read the driver's scratch
-            # folder, so there the frame is sent with the plan.
+            # A local session reads the frame from a Parquet file. A DataFrame
+            # made from local data is a relation inside the query plan, and
+            # Spark 4 copies it into driver memory wherever a query reads it.
+            # A pair query over 1.3M basket lines ran out of a 2 GiB driver
+            # that way. Ibis's own path goes through pandas, whose row-by-row
+            # fallback kept missing string ids as "NaN" values. On a cluster
+            # the executors cannot read the driver's scratch folder, so there
+            # the frame is sent with the plan.
             if self._spark_session.sparkContext.master.startswith("local"):
                 self._frame_files += 1
                 path = Path(self._scratch_dir.name) / "frames" / str(self._frame_files)

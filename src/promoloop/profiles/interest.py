@@ -147,6 +147,8 @@ def _events_input(events: pd.DataFrame) -> pa.Table:
 
 def _items_input(items: pd.DataFrame) -> pa.Table:
     """Keep each item's first row and its dimension values as strings."""
+    # NOTE: `promoloop features` registers the items file as it is, so an item
+    # id listed twice there is matched to every one of its rows, not the first.
     catalogue = items.drop_duplicates(C.item_id)
     item_ids = pa.array(catalogue[C.item_id], from_pandas=True)
     if pa.types.is_null(item_ids.type):
