@@ -126,11 +126,6 @@ def run(
 
     try:
         settings = _load_config(config)
-        engine_settings = settings.engine.model_dump()
-        if engine is not None:
-            engine_settings["name"] = engine
-        if spark_master is not None:
-            engine_settings["spark_master"] = spark_master
         settings = _validate_config(
             settings.model_dump()
             | {
@@ -138,7 +133,7 @@ def run(
                 "as_of": as_of or settings.as_of,
                 "pseudonymize": pseudonymize and settings.pseudonymize,
                 "show_progress": progress,
-                "engine": engine_settings,
+                "engine": _engine_settings(settings, engine, spark_master),
             },
             "the command-line options",
         )
@@ -161,6 +156,18 @@ def run(
         f"({targeting['holdout_customers']} in a holdout group); "
         f"run folder: {result.out_dir}"
     )
+
+
+def _engine_settings(
+    settings: RunConfig, engine: str | None, spark_master: str | None
+) -> dict:
+    """Return the engine settings of a config file, with the command's options."""
+    values = settings.engine.model_dump()
+    if engine is not None:
+        values["name"] = engine
+    if spark_master is not None:
+        values["spark_master"] = spark_master
+    return values
 
 
 def _check_report_folder(out: Path) -> None:
@@ -405,13 +412,9 @@ def features(
 
     try:
         settings = _load_config(config)
-        engine_settings = settings.engine.model_dump()
-        if engine is not None:
-            engine_settings["name"] = engine
-        if spark_master is not None:
-            engine_settings["spark_master"] = spark_master
         settings = _validate_config(
-            settings.model_dump() | {"engine": engine_settings},
+            settings.model_dump()
+            | {"engine": _engine_settings(settings, engine, spark_master)},
             "the command-line options",
         )
         with open_engine(settings.engine.name, settings.engine.spark_master) as session:

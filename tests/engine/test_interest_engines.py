@@ -60,7 +60,8 @@ def pandas_interest(
     if config.half_life_days is not None:
         age = ((as_of - known["timestamp"]) / pd.Timedelta(days=1)).clip(lower=0)
         weight = (weight * 0.5 ** (age / config.half_life_days)).fillna(0.0)
-    catalogue = items.drop_duplicates("item_id").set_index("item_id")
+    # A repeated item id takes each dimension's smallest value
+    catalogue = items.groupby("item_id")[["category", "brand"]].min()
     parts = []
     for dimension in ("category", "brand"):
         value = known["item_id"].map(catalogue[dimension])
@@ -77,12 +78,15 @@ def pandas_interest(
 
 
 def tiny_items() -> pd.DataFrame:
-    """Two teas of two brands, a mug without a brand, and a repeated id."""
+    """Two teas of two brands, a mug without a brand, and a repeated id.
+
+    The repeated row of T1 sorts after its first row in both dimensions.
+    """
     return pd.DataFrame(
         {
             "item_id": ["T1", "T2", "M1", "T1"],
-            "category": ["tea", "tea", "mugs", "coffee"],
-            "brand": ["Acme", "Brew", None, "Other"],
+            "category": ["tea", "tea", "mugs", "tisane"],
+            "brand": ["Acme", "Brew", None, "Zen"],
         }
     )
 
@@ -145,7 +149,7 @@ def duckdb_engine():
 def compute(engine: Engine, events, items, as_of, config) -> pd.DataFrame:
     events_table = engine.register_frame("events", events[INPUT_COLUMNS])
     items_table = engine.register_frame(
-        "items", items.drop_duplicates("item_id")[["item_id", "category", "brand"]]
+        "items", items[["item_id", "category", "brand"]]
     )
     return collect_interest(engine, events_table, items_table, as_of, config)
 
@@ -164,7 +168,7 @@ def test_tiny_case_hand_computed():
     assert score[("A", "brand", "Brew")] == pytest.approx(0.5)
     assert score[("B", "category", "tea")] == pytest.approx(b_view)
     assert score[("B", "brand", "Acme")] == pytest.approx(b_view)
-    # The first row of T1 counts and M1 has no brand. X9 and the anonymous
+    # T1's smallest values count and M1 has no brand. X9 and the anonymous
     # event are left out.
     assert len(scores) == 6
 
@@ -270,15 +274,29 @@ def test_no_known_customers_give_empty_table():
     assert scores.dtypes.astype(str).to_dict() == OUTPUT_DTYPES
 
 
+def repeated_tea() -> pd.DataFrame:
+    """T1 listed first as tea by Other, then as coffee by Acme."""
+    return pd.DataFrame(
+        {
+            "item_id": ["T1", "T2", "T1"],
+            "category": ["tea", "tea", "coffee"],
+            "brand": ["Other", "Brew", "Acme"],
+        }
+    )
+
+
 def test_repeated_item_takes_smallest_value(duckdb_engine):
     events = duckdb_engine.register_frame("events", tiny_events()[INPUT_COLUMNS])
-    items = duckdb_engine.register_frame("items", tiny_items())
+    items = duckdb_engine.register_frame("items", repeated_tea())
 
-    scores = collect_interest(duckdb_engine, events, items, AS_OF, CONFIG)
-    b_values = scores[(scores["customer_id"] == "B")]["value"]
+    on_engine = collect_interest(duckdb_engine, events, items, AS_OF, CONFIG)
+    from_frames = interest_scores(tiny_events(), repeated_tea(), AS_OF, CONFIG)
 
-    # T1 is listed as tea and as coffee, and "coffee" sorts first
-    assert set(b_values) == {"coffee", "Acme"}
+    # B viewed only T1. Its smallest category is coffee and its smallest
+    # brand Acme, although neither is on T1's first row.
+    for scores in (on_engine, from_frames):
+        assert set(scores[scores["customer_id"] == "B"]["value"]) == {"coffee", "Acme"}
+    pd.testing.assert_frame_equal(on_engine, from_frames)
 
 
 # Spark local[2]
@@ -311,3 +329,17 @@ def test_spark_parquet_matches_duckdb_parquet(duckdb_engine, spark_engine, tmp_p
 
     assert len(on_spark) > 100
     assert_same_scores(on_spark, on_duckdb)
+
+
+def test_event_types_match_case_insensitively():
+    lower = tiny_events()
+    upper = lower.assign(event_type=lower["event_type"].str.upper())
+    config = InterestConfig(
+        event_weights={"View": 0.5, "CART": 1.0, "purchase": 3.0, "return": -1.0},
+        half_life_days=10.0,
+    )
+
+    pd.testing.assert_frame_equal(
+        interest_scores(upper, tiny_items(), AS_OF, config),
+        interest_scores(lower, tiny_items(), AS_OF, CONFIG),
+    )

@@ -334,3 +334,25 @@ def test_features_score_same_alone_and_in_batch(reference_dir):
         batch = model.recommend(["101", "108"], k=5, customer_features=features)
     part = batch[batch[C.customer_id] == "108"].reset_index(drop=True)
     pd.testing.assert_frame_equal(alone, part)
+
+
+@pytest.mark.parametrize("fill", [True, False])
+def test_missing_scores_rank_last(views_only_events, fill):
+    model = RepeatPurchaseRecommender().fit(interactions_from_events(views_only_events))
+    model.fill_with_popularity = fill
+    items = list(model.items_.ids)
+    block = np.arange(len(items), dtype=np.float64) + 1.0
+    block[-1] = np.nan  # the best-scored item has no score at all
+    model._score = lambda rows: np.tile(block, (len(rows), 1))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ColdStartWarning)
+        out = model.recommend(["u1"], k=len(items))
+
+        best = model.recommend(["u1"], k=1)
+
+    # Without the popularity fill, an item without a score is left out.
+    expected = sorted(block[:-1].tolist(), reverse=True)
+    assert out[C.score].tolist()[: len(expected)] == expected
+    assert (items[-1] in out[C.item_id].tolist()) == fill
+    assert best[C.item_id].tolist() == [items[-2]]

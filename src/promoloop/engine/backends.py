@@ -86,6 +86,7 @@ class Engine:
         self.name = name
         self._spark_session: Any = None
         self._stop_session_on_close = False
+        self._restore_on_close: dict[str, str | None] = {}
         self._scratch_dir: tempfile.TemporaryDirectory | None = None
         self._frame_files = 0
 
@@ -127,7 +128,9 @@ class Engine:
         """Start (or join) a Spark session and connect Ibis to it.
 
         When a session is already active in this process, Spark returns it
-        with its JVM settings unchanged, and :meth:`close` leaves it running.
+        with its JVM settings unchanged. The engine changes the session's
+        runtime SQL settings (time zone, shuffle partitions) while it is
+        open, and :meth:`close` sets them back and leaves the session running.
         A new session computes in UTC, logs errors only, has no web UI and
         keeps its warehouse folder in a temporary directory. In local mode
         it binds to 127.0.0.1.
@@ -190,6 +193,9 @@ class Engine:
         settings.update(config or {})
 
         joined = SparkSession.getActiveSession()
+        # Spark applies the modifiable settings to a joined session; note the
+        # values they replace, so that close() gives the session back as it was.
+        restore = {} if joined is None else _runtime_values(joined, settings)
         builder = SparkSession.builder.master(master).appName(app_name)
         for key, value in settings.items():
             builder = builder.config(key, value)
@@ -201,6 +207,7 @@ class Engine:
         engine._spark_session = session
         # A session that was already running belongs to its creator.
         engine._stop_session_on_close = joined is None
+        engine._restore_on_close = restore
         engine._scratch_dir = scratch
         return engine
 
@@ -331,10 +338,17 @@ class Engine:
         return self.backend.to_pandas(expr)
 
     def close(self) -> None:
-        """Disconnect, stop the Spark session this engine started, drop scratch."""
+        """Disconnect, stop the Spark session this engine started, drop scratch.
+
+        A Spark session that was running before :meth:`spark` joined it gets
+        back the values of the runtime settings that the engine changed.
+        """
         if self._stop_session_on_close:
             self._spark_session.stop()
             self._stop_session_on_close = False
+        elif self._restore_on_close:
+            _restore_runtime_values(self._spark_session, self._restore_on_close)
+            self._restore_on_close = {}
         elif self.name == DUCKDB:
             self.backend.disconnect()
         if self._scratch_dir is not None:
@@ -349,6 +363,23 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine({self.name!r})"
+
+
+def _runtime_values(session: Any, settings: Mapping[str, str]) -> dict[str, str | None]:
+    """Return the session's values of the settings it lets change; None if unset."""
+    return {
+        key: session.conf.get(key, None)
+        for key in settings
+        if session.conf.isModifiable(key)
+    }
+
+
+def _restore_runtime_values(session: Any, values: Mapping[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            session.conf.unset(key)
+        else:
+            session.conf.set(key, value)
 
 
 def _timestamps_in_microseconds(table: pa.Table) -> pa.Table:

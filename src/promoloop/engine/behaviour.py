@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import ibis
-import ibis.expr.datatypes as dt
 import pandas as pd
 
+from promoloop.engine.ages import days_between, utc_literal
 from promoloop.engine.backends import Engine
 from promoloop.engine.money import exact
 from promoloop.vocabulary import Columns as C
@@ -58,8 +58,6 @@ OUTPUT_DTYPES = {
     "frequency": "int64",
     "zero_price_only": "bool",
 }
-
-MICROSECONDS_PER_DAY = 86_400 * 1_000_000
 
 # Key column of the partials: the UTC date of the event's timestamp.
 EVENT_DAY = "event_day"
@@ -213,7 +211,7 @@ def merge_behaviour(partials: ibis.Table, as_of: pd.Timestamp) -> ibis.Table:
         floating-point sums, under the condition on ``basket_size`` stated
         in :func:`behaviour_partials`.
     """
-    as_of_value = ibis.literal(_utc(as_of), type=dt.Timestamp(timezone="UTC"))
+    as_of_value = utc_literal(as_of)
     bought = partials.purchase_lines > 0
     day = partials[EVENT_DAY]
     totals = partials.group_by(C.customer_id).aggregate(
@@ -253,7 +251,7 @@ def _derived_columns(totals: ibis.Table, as_of_value: ibis.Scalar) -> dict:
     )
     span_days = totals.last_purchase_day.delta(totals.first_purchase_day, unit="day")
     return {
-        "recency_days": _days_between(as_of_value, totals.last_purchase),
+        "recency_days": days_between(as_of_value, totals.last_purchase),
         "frequency": frequency,
         "monetary": (gross - returned).cast("float64"),
         "gross_spend": gross_spend,
@@ -266,21 +264,9 @@ def _derived_columns(totals: ibis.Table, as_of_value: ibis.Scalar) -> dict:
         "units_per_order": totals.units.fill_null(0).cast("float64") / orders,
         "interpurchase_days": span_days.cast("float64") / repeat_days,
         "discount_share": totals.discounted_lines.cast("float64") / lines,
-        "tenure_days": _days_between(as_of_value, totals.first_seen),
+        "tenure_days": days_between(as_of_value, totals.first_seen),
         "zero_price_only": (totals.purchase_lines > 0) & (totals.priced_lines == 0),
     }
-
-
-def _days_between(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
-    microseconds = later.delta(earlier, unit="microsecond")
-    return microseconds.cast("float64") / MICROSECONDS_PER_DAY
-
-
-def _utc(as_of: pd.Timestamp) -> pd.Timestamp:
-    as_of = pd.Timestamp(as_of)
-    if as_of.tzinfo is None:
-        return as_of.tz_localize("UTC")
-    return as_of.tz_convert("UTC")
 
 
 def collect_behaviour(

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 import ibis
 import pandas as pd
 
+from promoloop.engine.ages import half_life_decay
 from promoloop.engine.backends import Engine
-from promoloop.engine.behaviour import MICROSECONDS_PER_DAY
 from promoloop.vocabulary import Columns as C
 
 POPULARITY = "popularity"
@@ -41,16 +41,16 @@ def interaction_weight(
     events : ibis.Table
         Canonical events table (at least ``event_type``).
     event_weights : mapping of str to float
-        Weight of one event of each type, keyed by the lower-case type.
+        Weight of one event of each type, matched case-insensitively.
 
     Returns
     -------
     ibis.Value
-        Float column: the weight of the lower-cased event type, 0 for a type
-        that is not listed or missing.
+        Float column: the weight of the event's type, 0 for a type that is
+        not listed or missing.
     """
     event_type = events[C.event_type].lower()
-    pairs = [(name, float(weight)) for name, weight in event_weights.items()]
+    pairs = [(name.lower(), float(weight)) for name, weight in event_weights.items()]
     if not pairs:
         return ibis.literal(0.0, type="float64")
     return event_type.cases(*pairs, else_=0.0).cast("float64")
@@ -111,9 +111,7 @@ def pair_weights(
     if half_life_days is not None:
         latest = interactions.aggregate(_latest=interactions[C.timestamp].max())
         rows = interactions.cross_join(latest)
-        microseconds = rows["_latest"].delta(rows[C.timestamp], unit="microsecond")
-        age_days = microseconds.cast("float64") / MICROSECONDS_PER_DAY
-        decay = ibis.literal(0.5, type="float64") ** (age_days / half_life_days)
+        decay = half_life_decay(rows["_latest"], rows[C.timestamp], half_life_days)
         rows = rows.mutate(**{C.weight: (rows[C.weight] * decay).fill_null(0.0)})
 
     known = rows.filter(rows[C.customer_id].notnull() & rows[C.item_id].notnull())

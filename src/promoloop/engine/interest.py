@@ -17,12 +17,12 @@ import logging
 from collections.abc import Sequence
 
 import ibis
-import ibis.expr.datatypes as dt
 import pandas as pd
 
 from promoloop.config import InterestConfig
+from promoloop.engine.ages import half_life_decay, utc_literal
 from promoloop.engine.backends import Engine
-from promoloop.engine.behaviour import MICROSECONDS_PER_DAY, _utc
+from promoloop.engine.interactions import interaction_weight
 from promoloop.vocabulary import Columns as C
 
 logger = logging.getLogger(__name__)
@@ -67,9 +67,9 @@ def event_weight(
     Returns
     -------
     ibis.Value
-        Float column. Event types without a weight, including a missing
-        type, weigh 0. With decay on, an event without a timestamp weighs
-        0 as well.
+        Float column. Event types match case-insensitively. A type without
+        a weight, including a missing type, weighs 0. With decay on, an
+        event without a timestamp weighs 0 as well.
     """
     return _decayed_weight(events, _timestamp_literal(as_of), config)
 
@@ -249,12 +249,7 @@ def _decayed_weight(
     events: ibis.Table, reference: ibis.Value, config: InterestConfig
 ) -> ibis.Value:
     """Return each event's type weight decayed to ``reference``, ages clipped at 0."""
-    event_type = events[C.event_type]
-    pairs = [(name, float(weight)) for name, weight in config.event_weights.items()]
-    if pairs:
-        weight = event_type.cases(*pairs, else_=0.0).cast("float64")
-    else:
-        weight = ibis.literal(0.0, type="float64")
+    weight = interaction_weight(events, config.event_weights)
     if config.half_life_days is None:
         return weight
     decay = _decay(reference, events[C.timestamp], config, clip=True)
@@ -270,11 +265,7 @@ def _decay(
     """
     if config.half_life_days is None:
         return ibis.literal(1.0, type="float64")
-    microseconds = later.delta(earlier, unit="microsecond")
-    age_days = microseconds.cast("float64") / MICROSECONDS_PER_DAY
-    if clip:
-        age_days = age_days.clip(lower=0)
-    return ibis.literal(0.5, type="float64") ** (age_days / config.half_life_days)
+    return half_life_decay(later, earlier, config.half_life_days, clip=clip)
 
 
 def _dimensions(items: ibis.Table) -> list[str]:
@@ -282,7 +273,7 @@ def _dimensions(items: ibis.Table) -> list[str]:
 
 
 def _timestamp_literal(value: pd.Timestamp) -> ibis.Scalar:
-    return ibis.literal(_utc(value), type=dt.Timestamp(timezone="UTC"))
+    return utc_literal(value)
 
 
 def ordered_interest(scores: ibis.Table) -> ibis.Table:

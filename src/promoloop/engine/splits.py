@@ -15,10 +15,10 @@ The ``collect_*`` functions run these on an :class:`Engine`.
 from __future__ import annotations
 
 import ibis
-import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
+from promoloop.engine.ages import utc, utc_literal
 from promoloop.engine.backends import Engine
 from promoloop.vocabulary import Columns as C
 
@@ -33,11 +33,6 @@ CUSTOMER_DTYPES = {
     "has_train": "bool",
     "has_test": "bool",
 }
-
-
-def _utc(value: pd.Timestamp) -> pd.Timestamp:
-    value = pd.Timestamp(value)
-    return value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")
 
 
 def latest_timestamp(events: ibis.Table) -> ibis.Scalar:
@@ -66,7 +61,7 @@ def temporal_split(events: ibis.Table, cutoff: pd.Timestamp) -> ibis.Table:
     """
     if pd.isna(cutoff):
         return events.mutate(**{IN_TEST: ibis.literal(False)})
-    cutoff_value = ibis.literal(_utc(cutoff), type=dt.Timestamp(timezone="UTC"))
+    cutoff_value = utc_literal(cutoff)
     in_test = (events[C.timestamp] >= cutoff_value).fill_null(False)
     return events.mutate(**{IN_TEST: in_test})
 
@@ -146,7 +141,7 @@ def collect_latest_timestamp(engine: Engine, events: ibis.Table) -> pd.Timestamp
     latest = pd.Timestamp(table["latest"].iloc[0])
     if latest is pd.NaT:
         return latest
-    return _utc(latest)
+    return utc(latest)
 
 
 def collect_test_flags(engine: Engine, flagged: ibis.Table) -> np.ndarray:

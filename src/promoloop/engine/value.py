@@ -17,11 +17,10 @@ The BG/NBD and Gamma-Gamma fits stay in Python, on the collected summary.
 from __future__ import annotations
 
 import ibis
-import ibis.expr.datatypes as dt
 import pandas as pd
 
+from promoloop.engine.ages import utc_literal
 from promoloop.engine.backends import Engine
-from promoloop.engine.behaviour import _utc
 from promoloop.engine.money import EXACT_MONEY
 from promoloop.vocabulary import Columns as C
 from promoloop.vocabulary import EventType
@@ -368,7 +367,7 @@ def btyd_table(events: ibis.Table, as_of: pd.Timestamp, period: str) -> ibis.Tab
 
 def _summary_columns(totals: ibis.Table, as_of: pd.Timestamp, period: str) -> dict:
     """Return the summary expressions built from the per-customer totals."""
-    as_of_value = ibis.literal(_utc(as_of), type=dt.Timestamp(timezone="UTC"))
+    as_of_value = utc_literal(as_of)
     as_of_period = period_number(as_of_value, period)
     frequency = (totals.occasions - 1).cast("int64")
     repeats = ibis.ifelse(frequency > 0, frequency, ibis.null()).cast("float64")

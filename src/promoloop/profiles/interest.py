@@ -109,8 +109,9 @@ def interest_scores(
     items : DataFrame
         Canonical items table; its ``category`` and ``brand`` columns are the
         dimensions. Events on items missing from it, or with a missing value,
-        do not count for that dimension. When an item id is listed twice,
-        its first row counts.
+        do not count for that dimension. When an item id is listed more
+        than once, each dimension takes its smallest value among those rows,
+        as on every engine.
     as_of : Timestamp
         Observation end, timezone-aware UTC (a naive value is taken as UTC).
     config : InterestConfig
@@ -146,17 +147,18 @@ def _events_input(events: pd.DataFrame) -> pa.Table:
 
 
 def _items_input(items: pd.DataFrame) -> pa.Table:
-    """Keep each item's first row and its dimension values as strings."""
-    # NOTE: `promoloop features` registers the items file as it is, so an item
-    # id listed twice there is matched to every one of its rows, not the first.
-    catalogue = items.drop_duplicates(C.item_id)
-    item_ids = pa.array(catalogue[C.item_id], from_pandas=True)
+    """Convert the item ids and dimension values to Arrow strings.
+
+    Repeated item ids are kept: the engine's interest definition picks one
+    value per item and dimension, the same on every path.
+    """
+    item_ids = pa.array(items[C.item_id], from_pandas=True)
     if pa.types.is_null(item_ids.type):
         item_ids = item_ids.cast(pa.string())
     columns = {C.item_id: item_ids}
     for dimension in DIMENSIONS:
-        if dimension in catalogue.columns:
-            values = catalogue[dimension]
+        if dimension in items.columns:
+            values = items[dimension]
             strings = values.astype("str").where(values.notna(), None)
             columns[dimension] = pa.array(strings, pa.string(), from_pandas=True)
     return pa.table(columns)
