@@ -93,9 +93,16 @@ def measure(task: str, shop: Path, as_of: pd.Timestamp, out: Path) -> dict:
 
 
 def measure_stages(engine: str, shop: Path, as_of: pd.Timestamp, out: Path) -> dict:
-    """Run every engine stage in a child process; return its stage report."""
+    """Run every engine stage in a child process; return its stage report.
+
+    ``engine`` is ``duckdb``, ``spark``, or ``duckdb:LIMIT`` for DuckDB with
+    the memory limit ``LIMIT`` (such as ``duckdb:8GB``).
+    """
+    name, _, memory_limit = engine.partition(":")
     command = [sys.executable, "-m", "promoloop.benchmarks.scale_stages"]
-    command += [engine, str(shop), as_of.isoformat(), str(out)]
+    command += [name, str(shop), as_of.isoformat(), str(out)]
+    if memory_limit:
+        command += ["--duckdb-memory-limit", memory_limit]
     started = time.perf_counter()
     child = subprocess.run(command, capture_output=True, check=False)
     if child.returncode != 0:
@@ -414,7 +421,8 @@ def main() -> None:
     parser.add_argument(
         "--stage-engines",
         default="duckdb,spark",
-        help="engines of the per-stage run (default duckdb,spark; empty for none)",
+        help="engines of the per-stage run (default duckdb,spark; empty for "
+        "none); duckdb:8GB runs DuckDB with an 8GB memory limit",
     )
     parser.add_argument(
         "--spark-stages-max-events",

@@ -417,7 +417,7 @@ def features(
             | {"engine": _engine_settings(settings, engine, spark_master)},
             "the command-line options",
         )
-        with open_engine(settings.engine.name, settings.engine.spark_master) as session:
+        with open_engine(**settings.engine.model_dump()) as session:
             summary = update(session, events, state, interest=settings.interest)
             written = write_features(session, state, out, as_of=as_of, items=items)
     except PromoloopError as error:

@@ -154,11 +154,16 @@ class UpliftConfig(BaseModel):
     )
 
 
-class EngineConfig(BaseModel):
-    """Engine of the feature computations written once for DuckDB and Spark.
+# A DuckDB memory size: a number and a unit, as DuckDB's memory_limit takes it.
+_MEMORY_SIZE = r"(?i)^[0-9]+(\.[0-9]+)?\s*([KMGT]i?B|B)$"
 
-    Today the behaviour features and the interest scores run on it; the other
-    stages run in pandas on either setting.
+
+class EngineConfig(BaseModel):
+    """Engine of the table computations written once for DuckDB and Spark.
+
+    Cleaning, the profiles' tables, the basket tables of association rules
+    and the recommenders' interaction tables run on it. Model fitting,
+    targeting and messages run in Python on either setting.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -170,6 +175,25 @@ class EngineConfig(BaseModel):
     )
     spark_master: str = Field(
         default="local[2]", min_length=1, description="Spark master URL."
+    )
+    duckdb_memory_limit: str | None = Field(
+        default=None,
+        pattern=_MEMORY_SIZE,
+        description="Memory DuckDB may use before it spills to disk, e.g. 8GB. "
+        "Default: DuckDB's own, 80% of the machine's memory.",
+    )
+    duckdb_temp_directory: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Folder DuckDB spills to. Default: DuckDB's own choice "
+        "(next to a database file; a .tmp folder in the working directory for "
+        "the in-memory database).",
+    )
+    spark_driver_memory: str = Field(
+        default="2g",
+        pattern=r"^[0-9]+[kKmMgGtT]?$",
+        description="spark.driver.memory, e.g. 2g; in local mode all the memory "
+        "Spark gets. It applies only when promoloop starts the Spark session.",
     )
 
 

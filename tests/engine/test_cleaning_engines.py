@@ -662,3 +662,58 @@ def test_spark_parquet_error_names_file_row(spark_engine, tmp_path):
     assert error.row == 2
     assert error.value == -2.5
     assert re.search(r"column 'amount'", str(error))
+
+
+# Safe writes and exact inputs of the Parquet path
+
+
+def test_parquet_failed_overwrite_keeps_destination(
+    duckdb_engine, tmp_path, monkeypatch
+):
+    write_partitioned(known_events(), tmp_path / "in")
+    clean_events_parquet(tmp_path / "in", tmp_path / "out", engine=duckdb_engine)
+    before = pd.read_parquet(tmp_path / "out")
+    listing = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+
+    def write_part_then_fail(expr, path, **options):
+        (Path(path) / "date=2024-01-01").mkdir(parents=True)
+        (Path(path) / "date=2024-01-01" / "data_0.parquet").write_bytes(b"PAR1")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(duckdb_engine.backend, "to_parquet", write_part_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        clean_events_parquet(
+            tmp_path / "in", tmp_path / "out", engine=duckdb_engine, overwrite=True
+        )
+
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == listing
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out"), before)
+
+
+def test_parquet_hidden_files_not_read(tmp_path):
+    write_partitioned(known_events(), tmp_path / "in")
+    stray = known_events().head(1).assign(**{C.event_id: "stray"})
+    for name in ("_stray.parquet", ".stray.parquet", "_temporary/part-0.parquet"):
+        path = tmp_path / "in" / "date=2024-01-02" / name
+        path.parent.mkdir(exist_ok=True)
+        stray.to_parquet(path, index=False)
+
+    report = clean_events_parquet(tmp_path / "in", tmp_path / "out")
+
+    assert report.rows_read == {"events": 5}
+    assert "stray" not in set(pd.read_parquet(tmp_path / "out")[C.event_id])
+
+
+def test_parquet_garbage_file_names_file(tmp_path):
+    write_partitioned(known_events(), tmp_path / "in")
+    path = tmp_path / "in" / "date=2024-01-02" / "part-1.parquet"
+    path.write_text("event_id,customer_id\ne9,42\n")
+
+    with pytest.raises(InputError, match="not a valid Parquet file") as raised:
+        clean_events_parquet(tmp_path / "in", tmp_path / "out")
+
+    assert str(path) in str(raised.value)
+    assert raised.value.file == str(path)
+    assert raised.value.expected
+    assert raised.value.fix
+    assert not (tmp_path / "out").exists()

@@ -40,6 +40,7 @@ from promoloop.engine.incremental import (
     write_features,
 )
 from promoloop.errors import InputError
+from promoloop.profiles.interest import interest_scores
 from promoloop.warnings import DataQualityWarning
 from tests.engine.test_interest_engines import pandas_interest
 
@@ -109,7 +110,7 @@ def stored_behaviour(engine: Engine, state: Path, as_of=None) -> pd.DataFrame:
 
 def stored_interest(engine: Engine, state: Path, items, as_of=None) -> pd.DataFrame:
     items_table = engine.register_frame(
-        "items", items.drop_duplicates("item_id")[["item_id", "category", "brand"]]
+        "items", items[["item_id", "category", "brand"]]
     )
     scores = engine.to_pandas(interest_as_of(engine, state, items_table, as_of))
     return scores.astype({"score": "float64"})
@@ -189,6 +190,32 @@ def test_later_as_of_decays_stored_scores(duckdb_engine, tmp_path):
 
     assert_same_scores(scores, expected_interest(list(tables.values()), items, as_of))
     assert_same_behaviour(behaviour, expected_behaviour(list(tables.values()), as_of))
+
+
+def test_repeated_item_id_same_on_daily_job_and_run(duckdb_engine, tmp_path):
+    # The daily job reads the items file as it is; the run's interest scores
+    # take a DataFrame. Both give a repeated item id its smallest values.
+    tables, items = shop_days(days=2)
+    events = pa.concat_tables(list(tables.values())).to_pandas()
+    popular = items[items["item_id"] == events["item_id"].mode()[0]]
+    repeat = popular.assign(category="0 first category", brand="0 first brand")
+    items = pd.concat([items, repeat], ignore_index=True)
+    items_path = tmp_path / "items.parquet"
+    items.to_parquet(items_path, index=False)
+    for day, table in tables.items():
+        write_day(tmp_path / "events", day, table)
+    update(duckdb_engine, tmp_path / "events", tmp_path / "state", interest=INTEREST)
+
+    files = write_features(
+        duckdb_engine, tmp_path / "state", tmp_path / "out", items=items_path
+    )
+    written = pd.read_parquet(files.interest)
+    in_run = interest_scores(events, items, files.as_of, INTEREST)
+
+    assert "0 first category" in set(written["value"])
+    pd.testing.assert_frame_equal(
+        written.reset_index(drop=True), in_run, check_exact=False, **TOLERANCE
+    )
 
 
 def test_unchanged_partitions_processed_once(duckdb_engine, tmp_path):
@@ -577,3 +604,210 @@ def test_spark_daily_updates_match_full(spark_engine, duckdb_engine, tmp_path):
                 stored_interest(engine, state, items),
                 expected_interest(so_far, items, as_of),
             )
+
+
+# Safe writes, exact inputs and errors
+
+
+def fail_on_call(number: int, write):
+    """Return a ``to_parquet`` whose call ``number`` writes part of an output and fails.
+
+    Other calls go to ``write``, the engine's own.
+    """
+    calls = []
+
+    def to_parquet(expr, path, **options):
+        calls.append(path)
+        if len(calls) != number:
+            return write(expr, path, **options)
+        path = Path(path)
+        if options.get("partition_by"):
+            (path / "date=2024-01-01").mkdir(parents=True)
+            (path / "date=2024-01-01" / "data_0.parquet").write_bytes(b"PAR1")
+        else:
+            path.write_bytes(b"PAR1")
+        raise OSError("No space left on device")
+
+    return to_parquet
+
+
+def test_failed_feature_write_keeps_old_output(duckdb_engine, tmp_path, monkeypatch):
+    tables, items = shop_days(days=2)
+    items_path = tmp_path / "items.parquet"
+    items.to_parquet(items_path, index=False)
+    for day, table in tables.items():
+        write_day(tmp_path / "events", day, table)
+    update(duckdb_engine, tmp_path / "events", tmp_path / "state", interest=INTEREST)
+    out = tmp_path / "out"
+    files = write_features(duckdb_engine, tmp_path / "state", out, items=items_path)
+    before = {path: pd.read_parquet(path) for path in (files.behaviour, files.interest)}
+
+    # Call 1 writes the behaviour file, call 2 the interest file.
+    for number in (1, 2):
+        write = fail_on_call(number, duckdb_engine.backend.to_parquet)
+        with monkeypatch.context() as patch:
+            patch.setattr(duckdb_engine.backend, "to_parquet", write)
+            with pytest.raises(OSError, match="No space left"):
+                write_features(duckdb_engine, tmp_path / "state", out, items=items_path)
+
+        for path, frame in before.items():
+            pd.testing.assert_frame_equal(pd.read_parquet(path), frame)
+        assert sorted(os.listdir(out)) == ["behaviour.parquet", "interest.parquet"]
+
+
+def test_features_without_items_remove_old_interest(duckdb_engine, tmp_path):
+    tables, items = shop_days(days=2)
+    items_path = tmp_path / "items.parquet"
+    items.to_parquet(items_path, index=False)
+    for day, table in tables.items():
+        write_day(tmp_path / "events", day, table)
+    update(duckdb_engine, tmp_path / "events", tmp_path / "state", interest=INTEREST)
+    out = tmp_path / "out"
+    write_features(duckdb_engine, tmp_path / "state", out, items=items_path)
+
+    files = write_features(duckdb_engine, tmp_path / "state", out)
+
+    assert files.interest is None
+    assert sorted(os.listdir(out)) == ["behaviour.parquet"]
+
+
+@pytest.mark.parametrize("failing_call", [1, 2], ids=["behaviour", "interest"])
+def test_failed_partial_write_keeps_state(
+    duckdb_engine, tmp_path, monkeypatch, failing_call
+):
+    tables, items = shop_days(days=3)
+    events_dir, state = tmp_path / "events", tmp_path / "state"
+    days = sorted(tables)
+    for day in days[:2]:
+        write_day(events_dir, day, tables[day])
+    update(duckdb_engine, events_dir, state, interest=INTEREST)
+    before = partial_files(state)
+    manifest = read_manifest(state)
+    tables[days[1]] = tables[days[1]].slice(0, tables[days[1]].num_rows // 2)
+    write_day(events_dir, days[1], tables[days[1]])
+    write_day(events_dir, days[2], tables[days[2]])
+
+    write = fail_on_call(failing_call, duckdb_engine.backend.to_parquet)
+    with monkeypatch.context() as patch:
+        patch.setattr(duckdb_engine.backend, "to_parquet", write)
+        with pytest.raises(OSError, match="No space left"):
+            update(duckdb_engine, events_dir, state, interest=INTEREST)
+
+    assert partial_files(state) == before
+    assert read_manifest(state) == manifest
+    assert sorted(os.listdir(state)) == ["behaviour", "interest", "manifest.json"]
+    summary = update(duckdb_engine, events_dir, state, interest=INTEREST)
+    assert summary.new == (days[2],)
+    assert summary.changed == (days[1],)
+    as_of = end_of_day(days[2])
+    assert_same_behaviour(
+        stored_behaviour(duckdb_engine, state),
+        expected_behaviour(list(tables.values()), as_of),
+    )
+    assert_same_scores(
+        stored_interest(duckdb_engine, state, items),
+        expected_interest(list(tables.values()), items, as_of),
+    )
+
+
+@pytest.mark.parametrize(
+    "stray",
+    ["_stray.parquet", ".stray.parquet", "_temporary/0/part-0.parquet"],
+    ids=["underscore_file", "dot_file", "underscore_folder"],
+)
+def test_hidden_files_in_partition_not_read(duckdb_engine, tmp_path, stray):
+    tables, items = shop_days(days=2)
+    for day, table in tables.items():
+        write_day(tmp_path / "events", day, table)
+    day = max(tables)
+    purchase = {
+        "customer_id": "STRAY",
+        "item_id": items["item_id"].iloc[0],
+        "event_type": "purchase",
+        "order_id": "stray-order",
+        "timestamp": f"{day} 12:00",
+        "quantity": 1.0,
+        "amount": 9.0,
+        "discount": 0.0,
+    }
+    path = tmp_path / "events" / f"date={day}" / stray
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(frame_table([purchase]), path)
+
+    update(duckdb_engine, tmp_path / "events", tmp_path / "state", interest=INTEREST)
+
+    behaviour = stored_behaviour(duckdb_engine, tmp_path / "state")
+    scores = stored_interest(duckdb_engine, tmp_path / "state", items)
+    assert "STRAY" not in behaviour.index
+    assert "STRAY" not in set(scores["customer_id"])
+    as_of = end_of_day(day)
+    assert_same_behaviour(behaviour, expected_behaviour(list(tables.values()), as_of))
+    assert_same_scores(scores, expected_interest(list(tables.values()), items, as_of))
+
+
+def test_garbage_parquet_file_names_file(duckdb_engine, tmp_path):
+    tables, _ = shop_days(days=2)
+    first, second = sorted(tables)
+    write_day(tmp_path / "events", first, tables[first])
+    path = tmp_path / "events" / f"date={second}" / "part-0.parquet"
+    path.parent.mkdir()
+    path.write_text("customer_id,item_id\nA,I1\n")
+
+    with pytest.raises(InputError, match="not a valid Parquet file") as raised:
+        update(duckdb_engine, tmp_path / "events", tmp_path / "state")
+
+    assert str(path) in str(raised.value)
+    assert raised.value.file == str(path)
+    assert raised.value.expected
+    assert raised.value.fix
+    assert not (tmp_path / "state" / "manifest.json").exists()
+
+
+INPUT_ERROR_CASES = [
+    "events folder missing",
+    "no partitions",
+    "partition not a date",
+    "column missing",
+    "column of wrong kind",
+    "column type differs",
+    "as_of before newest",
+    "as_of not a date",
+    "no processed partitions",
+]
+
+
+@pytest.mark.parametrize("case", INPUT_ERROR_CASES)
+def test_input_errors_give_fix(duckdb_engine, tmp_path, case):
+    events_dir, state = tmp_path / "events", tmp_path / "state"
+    tables, _ = shop_days(days=2)
+    first, second = sorted(tables)
+    if case not in ("events folder missing", "no partitions"):
+        write_day(events_dir, first, tables[first])
+        update(duckdb_engine, events_dir, state)
+    if case == "no partitions":
+        events_dir.mkdir()
+    if case == "partition not a date":
+        write_day(events_dir, "2024-1-5", tables[second])
+    amount = tables[second].schema.get_field_index("amount")
+    quantity = tables[second].schema.get_field_index("quantity")
+    if case == "column missing":
+        write_day(events_dir, second, tables[second].drop_columns(["amount"]))
+    if case == "column of wrong kind":
+        text = tables[second].column("amount").cast(pa.string())
+        write_day(events_dir, second, tables[second].set_column(amount, "amount", text))
+    if case == "column type differs":
+        narrow = tables[second].column("quantity").cast(pa.float32())
+        changed = tables[second].set_column(quantity, "quantity", narrow)
+        write_day(events_dir, second, changed)
+
+    with pytest.raises(InputError) as raised:
+        if case == "as_of before newest":
+            behaviour_as_of(duckdb_engine, state, "2000-01-01")
+        elif case == "as_of not a date":
+            behaviour_as_of(duckdb_engine, state, "soon")
+        elif case == "no processed partitions":
+            write_features(duckdb_engine, tmp_path / "empty", tmp_path / "out")
+        else:
+            update(duckdb_engine, events_dir, state)
+
+    assert raised.value.fix

@@ -143,6 +143,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("as_of", help="observation end, ISO timestamp in UTC")
     parser.add_argument("out", type=Path, help="folder for the stage outputs")
     parser.add_argument("--spark-driver-memory", default="6g")
+    parser.add_argument(
+        "--duckdb-memory-limit",
+        help="DuckDB memory_limit, e.g. 8GB (default: DuckDB's own)",
+    )
     args = parser.parse_args(argv)
 
     as_of = pd.Timestamp(args.as_of)
@@ -152,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.engine == SPARK:
         engine = Engine.spark(driver_memory=args.spark_driver_memory)
     else:
-        engine = Engine.duckdb()
+        engine = Engine.duckdb(memory_limit=args.duckdb_memory_limit)
     startup = time.perf_counter() - started
     try:
         stages = run_stages(engine, args.shop, as_of, args.out)

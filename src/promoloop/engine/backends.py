@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
 import pandas as pd
 import pyarrow as pa
@@ -44,11 +45,7 @@ appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
 """
 
 
-# DuckDB types that Ibis does not map, and the type they are read as.
-_DUCKDB_CASTS = {"TIMESTAMP_NS": "TIMESTAMP", "TIMESTAMPTZ_NS": "TIMESTAMPTZ"}
-
-
-def _quiet_library_deprecations(method):
+def quiet_library_deprecations(method):
     """Hide deprecation warnings that Ibis and PySpark raise inside a call.
 
     Ibis 12 and PySpark 4.0 call APIs that DuckDB 2 and pandas 3 deprecate.
@@ -94,7 +91,12 @@ class Engine:
 
     @classmethod
     def duckdb(
-        cls, database: str | Path = ":memory:", *, threads: int | None = None
+        cls,
+        database: str | Path = ":memory:",
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        temp_directory: str | Path | None = None,
     ) -> Engine:
         """Connect an in-process DuckDB database.
 
@@ -106,13 +108,36 @@ class Engine:
         threads : int, optional
             DuckDB worker threads; DuckDB's own default (all cores) when
             omitted.
+        memory_limit : str, optional
+            Memory DuckDB may use before it spills to disk, such as
+            ``"8GB"``; DuckDB's own default (80% of the memory) when omitted.
+        temp_directory : str or Path, optional
+            Folder DuckDB spills to; DuckDB's own default when omitted.
 
         Returns
         -------
         Engine
+
+        Raises
+        ------
+        ConfigError
+            If DuckDB rejects a setting, such as a memory limit it cannot
+            read.
         """
-        config = {} if threads is None else {"threads": threads}
-        backend = ibis.duckdb.connect(database, **config)
+        settings = {
+            "threads": threads,
+            "memory_limit": memory_limit,
+            "temp_directory": None if temp_directory is None else str(temp_directory),
+        }
+        config = {key: value for key, value in settings.items() if value is not None}
+        try:
+            backend = ibis.duckdb.connect(database, **config)
+        except duckdb.Error as error:
+            raise ConfigError(
+                f"DuckDB rejected its settings {config}: {error}. Fix: give the "
+                "memory limit as a number and a unit, such as 8GB, and a "
+                "writable spill folder"
+            ) from None
         return cls(backend, DUCKDB)
 
     @classmethod
@@ -218,7 +243,7 @@ class Engine:
 
     # Tables
 
-    @_quiet_library_deprecations
+    @quiet_library_deprecations
     def register_frame(self, name: str, frame: pd.DataFrame | pa.Table) -> ibis.Table:
         """Register a pandas DataFrame or an Arrow table as a table.
 
@@ -269,7 +294,7 @@ class Engine:
         self.backend.con.register(name, frame)
         return self.backend.table(name)
 
-    @_quiet_library_deprecations
+    @quiet_library_deprecations
     def register_parquet(self, name: str, path: str | Path) -> ibis.Table:
         """Register a Parquet dataset (a file or a folder) as a table.
 
@@ -307,32 +332,24 @@ class Engine:
                 file=str(path),
                 fix="pass a Parquet file or a folder of Parquet files",
             )
-        if self.name == DUCKDB:
-            return self._register_parquet_duckdb(name, path)
-        return self.backend.read_parquet(str(path), table_name=name)
+        # Imported here: parquet_io builds on this module.
+        from promoloop.engine.parquet_io import parquet_files, scan_parquet
 
-    def _register_parquet_duckdb(self, name: str, path: Path) -> ibis.Table:
-        """Create a DuckDB view over the files, casting types Ibis cannot read."""
-        source = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
-        scan = "read_parquet({}, hive_partitioning = {})".format(
-            _sql_string(source), "true" if path.is_dir() else "false"
-        )
-        connection = self.backend.con
-        described = connection.sql(f"DESCRIBE SELECT * FROM {scan}").fetchall()
-        columns = []
-        for column, column_type, *_ in described:
-            quoted = _sql_identifier(column)
-            cast = _DUCKDB_CASTS.get(column_type)
-            columns.append(f"CAST({quoted} AS {cast}) AS {quoted}" if cast else quoted)
-        connection.execute(
-            f"CREATE OR REPLACE TEMP VIEW {_sql_identifier(name)} AS "
-            f"SELECT {', '.join(columns)} FROM {scan}"
-        )
-        return self.backend.table(name)
+        if not path.is_dir():
+            return scan_parquet(self, name, [path])
+        files = parquet_files(path)
+        if not files:
+            raise InputError(
+                "no Parquet files in the folder",
+                file=str(path),
+                expected="files ending in .parquet, at any depth",
+                fix="pass a Parquet file or a folder of Parquet files",
+            )
+        return scan_parquet(self, name, files, base=path)
 
     # Results
 
-    @_quiet_library_deprecations
+    @quiet_library_deprecations
     def to_pandas(self, expr: ibis.Table) -> pd.DataFrame:
         """Run an expression and collect its result as a pandas DataFrame."""
         return self.backend.to_pandas(expr)
@@ -392,11 +409,13 @@ def _timestamps_in_microseconds(table: pa.Table) -> pa.Table:
     return table
 
 
-def _sql_string(text: str) -> str:
+def sql_string(text: str) -> str:
+    """Quote ``text`` as an SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
-def _sql_identifier(name: str) -> str:
+def sql_identifier(name: str) -> str:
+    """Quote ``name`` as an SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -454,8 +473,19 @@ def engine_or_default(engine: Engine | None = None) -> Iterator[Engine]:
         yield duckdb
 
 
-def open_engine(name: str = DUCKDB, spark_master: str = "local[2]") -> Engine:
+def open_engine(
+    name: str = DUCKDB,
+    spark_master: str = "local[2]",
+    *,
+    duckdb_memory_limit: str | None = None,
+    duckdb_temp_directory: str | Path | None = None,
+    spark_driver_memory: str = "2g",
+) -> Engine:
     """Open the engine a command's settings name.
+
+    The keywords are the fields of
+    :class:`promoloop.config.EngineConfig`, so ``open_engine(**settings)``
+    takes that model's ``model_dump()``.
 
     Parameters
     ----------
@@ -463,6 +493,10 @@ def open_engine(name: str = DUCKDB, spark_master: str = "local[2]") -> Engine:
         Engine name.
     spark_master : str, default "local[2]"
         Spark master URL, used when ``name`` is ``"spark"``.
+    duckdb_memory_limit, duckdb_temp_directory : str, optional
+        ``memory_limit`` and ``temp_directory`` of :meth:`Engine.duckdb`.
+    spark_driver_memory : str, default "2g"
+        ``driver_memory`` of :meth:`Engine.spark`.
 
     Returns
     -------
@@ -475,10 +509,12 @@ def open_engine(name: str = DUCKDB, spark_master: str = "local[2]") -> Engine:
         the master and the fix.
     """
     if name != SPARK:
-        return Engine.duckdb()
+        return Engine.duckdb(
+            memory_limit=duckdb_memory_limit, temp_directory=duckdb_temp_directory
+        )
     logger.info("starting Spark at %s", spark_master)
     try:
-        return Engine.spark(spark_master)
+        return Engine.spark(spark_master, driver_memory=spark_driver_memory)
     except ImportError as error:
         raise ConfigError(f"{error}, or run with --engine duckdb") from None
     except Exception as error:  # Spark reports start-up failures as Java errors

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,15 +30,19 @@ from promoloop.data.report import CleaningReport
 from promoloop.data.schema import EVENTS
 from promoloop.engine import cleaning as rules
 from promoloop.engine.backends import (
-    _DUCKDB_CASTS,
-    DUCKDB,
     SPARK,
     Engine,
-    _sql_identifier,
-    _sql_string,
     engine_or_default,
+    sql_identifier,
 )
 from promoloop.engine.cleaning import SOURCE_FILE, SOURCE_ROW
+from promoloop.engine.parquet_io import (
+    parquet_files,
+    read_parquet_schema,
+    replacing,
+    scan_parquet,
+    write_parquet,
+)
 from promoloop.errors import InputError
 from promoloop.vocabulary import Columns as C
 
@@ -76,7 +79,9 @@ def clean_events_parquet(
     source : str or Path
         A Parquet file, or a folder of Parquet files at any depth, with the
         columns of :data:`promoloop.data.schema.EVENTS` (``channel`` may be
-        missing). A folder may be partitioned hive style, and its partition
+        missing). In a folder, files whose name, or the name of a folder
+        below ``source``, starts with ``.`` or ``_`` are skipped, as Spark
+        skips them. A folder may be partitioned hive style, and its partition
         keys are read as columns. A ``date`` column, such as the partition
         key of a folder partitioned by date, is replaced by the UTC date of
         ``timestamp``. Id columns may contain numbers, amounts may be
@@ -84,7 +89,8 @@ def clean_events_parquet(
         ``NaN`` is read as missing, as pandas reads it.
     destination : str or Path
         Folder to write. It must not exist or be empty, unless
-        ``overwrite``.
+        ``overwrite``. The output is written next to it first and moved
+        into place when complete, so a failure leaves what was there.
     engine : Engine, optional
         Engine to run on; left open. Default: a new in-process DuckDB
         engine, closed afterwards. Spark 4 reads only Parquet timestamps
@@ -101,8 +107,9 @@ def clean_events_parquet(
     Raises
     ------
     InputError
-        If ``source`` is missing or lacks a column, ``timestamp`` is not a
-        timestamp, ``destination`` is not empty (without ``overwrite``) or
+        If ``source`` is missing, contains no Parquet files or a file that
+        is not a valid Parquet file, or lacks a column, ``timestamp`` is not
+        a timestamp, ``destination`` is not empty (without ``overwrite``) or
         overlaps ``source``, or a rule rejects a row. Errors about a row
         name its Parquet file, its 1-based row in that file, the column and
         the value.
@@ -126,10 +133,14 @@ def clean_events_parquet(
                 source, destination, engine=default, overwrite=overwrite
             )
     source, destination = Path(source), Path(destination)
+    files = _source_files(source)
     _check_destination(source, destination, overwrite)
+    # Read each footer first, so that an error names a file that is not Parquet.
+    for path in files:
+        read_parquet_schema(path)
 
     report = CleaningReport(source=str(source))
-    events = _conform(_scan(engine, source), source)
+    events = _conform(_scan(engine, source, files), source)
     report.rows_read["events"] = int(rules.scalar(engine, events.count()))
 
     # Drop exact duplicates and keep the rest on the engine.
@@ -137,18 +148,18 @@ def clean_events_parquet(
     rules.EXACT_DUPLICATES.record(report, rules.scalar(engine, deduplicated.count))
     unique = _CachedTable(engine, "events_unique", deduplicated.table)
 
-    # Repair values and keep the result, then check it and write it.
+    # Repair values and keep the result, then check it. The events and the
+    # report are written next to the destination and replace it together.
     with unique:
         repaired = _CachedTable(
             engine, "events_repaired", _repair(engine, unique.table, report, source)
         )
     with repaired:
         _check(engine, repaired.table, source)
-        _write(engine, repaired.table, destination)
-
-    # An empty dataset writes no partition, and so no folder.
-    destination.mkdir(parents=True, exist_ok=True)
-    (destination / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2))
+        with replacing(destination) as output:
+            _write(engine, repaired.table, output)
+            report_text = json.dumps(report.to_dict(), indent=2)
+            (output / REPORT_FILE).write_text(report_text)
     logger.info(
         "cleaned %d events from %s into %s",
         report.rows_read["events"] - report.count("exact_duplicates"),
@@ -161,19 +172,29 @@ def clean_events_parquet(
 # Steps
 
 
-def _check_destination(source: Path, destination: Path, overwrite: bool) -> None:
+def _source_files(source: Path) -> tuple[Path, ...]:
+    """Return the Parquet files to read: ``source`` itself, or those in it."""
     if not source.exists():
         raise InputError(
             "Parquet dataset not found",
             file=str(source),
             fix="pass a Parquet file or a folder of Parquet files",
         )
-    if source.is_dir() and not any(source.rglob("*.parquet")):
+    if not source.is_dir():
+        return (source,)
+    files = parquet_files(source)
+    if not files:
         raise InputError(
             "no Parquet files found in the folder",
             file=str(source),
-            expected="files ending in .parquet at any depth",
+            expected="files ending in .parquet at any depth, with no name "
+            "starting with . or _ in their path below the folder",
+            fix="pass the folder that contains the events' Parquet files",
         )
+    return files
+
+
+def _check_destination(source: Path, destination: Path, overwrite: bool) -> None:
     inside = destination.resolve().is_relative_to(source.resolve())
     if inside or source.resolve().is_relative_to(destination.resolve()):
         raise InputError(
@@ -283,64 +304,23 @@ def _write(engine: Engine, events: ibis.Table, destination: Path) -> None:
         ]
     )
     output = ordered.select(*columns, PARTITION_COLUMN)
-
-    # Both engines write into a folder that does not exist yet.
-    if destination.is_dir():
-        shutil.rmtree(destination)
-    elif destination.exists():
-        destination.unlink()
-    destination.parent.mkdir(parents=True, exist_ok=True)
     with _quiet():
-        if engine.name == SPARK:
-            with _spark_microsecond_timestamps(engine):
-                engine.backend.to_parquet(
-                    output, str(destination), partitionBy=PARTITION_COLUMN
-                )
-        else:
-            engine.backend.to_parquet(
-                output, str(destination), partition_by=PARTITION_COLUMN
-            )
+        write_parquet(engine, output, destination, partition_by=PARTITION_COLUMN)
 
 
 # Reading
 
 
-def _scan(engine: Engine, path: Path) -> ibis.Table:
-    """Register the dataset with each row's file and 0-based row in that file."""
-    if engine.name == DUCKDB:
-        return _scan_duckdb(engine, path)
-    from pyspark.sql import functions
-
-    frame = engine._spark_session.read.parquet(str(path))
-    frame = frame.select(
-        "*",
-        functions.col("_metadata.file_path").alias(SOURCE_FILE),
-        functions.col("_metadata.row_index").alias(SOURCE_ROW),
+def _scan(engine: Engine, source: Path, files: tuple[Path, ...]) -> ibis.Table:
+    """Register the files with each row's file and 0-based row in that file."""
+    return scan_parquet(
+        engine,
+        _SOURCE_TABLE,
+        files,
+        base=source if source.is_dir() else None,
+        file_column=SOURCE_FILE,
+        row_column=SOURCE_ROW,
     )
-    frame.createOrReplaceTempView(_SOURCE_TABLE)
-    return engine.backend.table(_SOURCE_TABLE)
-
-
-def _scan_duckdb(engine: Engine, path: Path) -> ibis.Table:
-    folder = path.is_dir()
-    pattern = str(path / "**" / "*.parquet") if folder else str(path)
-    scan = "read_parquet({}, hive_partitioning = {})".format(
-        _sql_string(pattern), "true" if folder else "false"
-    )
-    connection = engine.backend.con
-    described = connection.sql(f"DESCRIBE SELECT * FROM {scan}").fetchall()
-    columns = []
-    for column, column_type, *_ in described:
-        quoted = _sql_identifier(column)
-        cast = _DUCKDB_CASTS.get(column_type)
-        columns.append(f"CAST({quoted} AS {cast}) AS {quoted}" if cast else quoted)
-    columns.append(f"filename AS {_sql_identifier(SOURCE_FILE)}")
-    columns.append(f"file_row_number AS {_sql_identifier(SOURCE_ROW)}")
-    connection.execute(
-        f"CREATE OR REPLACE TEMP VIEW {_sql_identifier(_SOURCE_TABLE)} AS "
-        f"SELECT {', '.join(columns)} FROM {scan}"
-    )
-    return engine.backend.table(_SOURCE_TABLE)
 
 
 def _conform(table: ibis.Table, source: Path) -> ibis.Table:
@@ -395,7 +375,7 @@ class _CachedTable:
                 self._frame.createOrReplaceTempView(name)
             else:
                 engine.backend.con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {_sql_identifier(name)} AS {query}"
+                    f"CREATE OR REPLACE TEMP TABLE {sql_identifier(name)} AS {query}"
                 )
             self.table = engine.backend.table(name)
 
@@ -408,7 +388,7 @@ class _CachedTable:
             self.engine._spark_session.catalog.dropTempView(self.name)
         else:
             self.engine.backend.con.execute(
-                f"DROP TABLE IF EXISTS {_sql_identifier(self.name)}"
+                f"DROP TABLE IF EXISTS {sql_identifier(self.name)}"
             )
 
 
@@ -443,20 +423,3 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         yield
-
-
-@contextmanager
-def _spark_microsecond_timestamps(engine: Engine) -> Iterator[None]:
-    """Make Spark write timestamps as INT64 microseconds while the block runs.
-
-    Spark's default, INT96, is read by DuckDB as a timestamp without a time
-    zone.
-    """
-    key = "spark.sql.parquet.outputTimestampType"
-    session = engine._spark_session
-    previous = session.conf.get(key)
-    session.conf.set(key, "TIMESTAMP_MICROS")
-    try:
-        yield
-    finally:
-        session.conf.set(key, previous)

@@ -30,10 +30,8 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -41,15 +39,22 @@ from pathlib import Path
 import ibis
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from promoloop.config import InterestConfig
-from promoloop.engine.backends import SPARK, Engine
+from promoloop.engine.backends import Engine
 from promoloop.engine.behaviour import behaviour_partials, merge_behaviour
 from promoloop.engine.interest import (
     interest_partials,
     merge_interest,
     ordered_interest,
+)
+from promoloop.engine.parquet_io import (
+    parquet_files,
+    read_parquet_schema,
+    remove_path,
+    replace_path,
+    scan_parquet,
+    write_parquet,
 )
 from promoloop.errors import InputError
 from promoloop.vocabulary import Columns as C
@@ -192,8 +197,9 @@ def update(
     InputError
         If ``events_dir`` is missing or has no partitions, or if a partition
         folder is not named by an ISO date. Also if a file of a new or
-        changed partition lacks an input column, or types it differently
-        from the partitions processed before.
+        changed partition is not a valid Parquet file, lacks an input
+        column, or types it differently from the partitions processed
+        before.
     """
     events_dir = Path(events_dir)
     state_dir = Path(state_dir)
@@ -270,7 +276,11 @@ def _compute_partials(
     partition_column: str,
 ) -> dict[str, str | None]:
     """Write the partials of ``todo`` into the state; return each last event time."""
-    events = engine.register_parquet("promoloop_partitioned_events", events_dir)
+    # Read exactly the files that the fingerprints cover
+    files = [path for partition in todo for path in partition.files]
+    events = scan_parquet(
+        engine, "promoloop_partitioned_events", files, base=events_dir
+    )
     days = [date.fromisoformat(partition.day) for partition in todo]
     events = events.mutate(**{partition_column: events[partition_column].cast("date")})
     selected = events.filter(events[partition_column].isin(days))
@@ -281,25 +291,27 @@ def _compute_partials(
     )
     with_reference = selected.join(last, partition_column)
 
-    # Write both partials to a scratch folder, then swap in each partition
-    incoming = state_dir / _INCOMING_DIR
-    shutil.rmtree(incoming, ignore_errors=True)
+    # Write both partials to a scratch folder, then swap in each partition, so
+    # a failed write leaves the stored partials as they were. The manifest is
+    # written last, so the next update computes again any partition whose
+    # swap a failure interrupted.
     outputs = {
         BEHAVIOUR_DIR: behaviour_partials(selected, by=[partition_column]),
         INTEREST_DIR: interest_partials(
             with_reference, interest, _PARTITION_LAST_EVENT, by=[partition_column]
         ),
     }
-    for kind, expr in outputs.items():
-        _write_parquet(engine, expr, incoming / kind, partition_by=partition_column)
-        for partition in todo:
-            name = f"{partition_column}={partition.day}"
-            target = state_dir / kind / name
-            shutil.rmtree(target, ignore_errors=True)
-            if (incoming / kind / name).is_dir():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                (incoming / kind / name).rename(target)
-    shutil.rmtree(incoming)
+    incoming = state_dir / _INCOMING_DIR
+    remove_path(incoming)
+    try:
+        for kind, expr in outputs.items():
+            write_parquet(engine, expr, incoming / kind, partition_by=partition_column)
+        for kind in outputs:
+            for partition in todo:
+                name = f"{partition_column}={partition.day}"
+                replace_path(incoming / kind / name, state_dir / kind / name)
+    finally:
+        remove_path(incoming)
 
     # Spark returns timestamps without a time zone, in the session's UTC
     last_events = {}
@@ -327,10 +339,7 @@ def _remove_stale_partials(state_dir: Path, partition_column: str, days: set) ->
             if child.name in keep:
                 continue
             logger.info("dropping the partials of %s", child)
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+            remove_path(child)
 
 
 # Features as of a date
@@ -492,7 +501,11 @@ def _parse_as_of(as_of: str | pd.Timestamp) -> pd.Timestamp:
         stamp = pd.Timestamp(as_of)
     except ValueError as error:
         raise InputError(
-            "invalid as_of", value=str(as_of), expected="a date such as 2024-01-31"
+            "invalid as_of",
+            value=str(as_of),
+            expected="a date such as 2024-01-31",
+            fix="pass an ISO date (YYYY-MM-DD) or an ISO timestamp such as "
+            "2024-01-31T18:00:00+00:00",
         ) from error
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
     if isinstance(as_of, str) and len(as_of) <= 10 and stamp == stamp.normalize():
@@ -508,8 +521,10 @@ def _partials_table(
     engine: Engine, folder: Path, build_empty: Callable[[ibis.Table], ibis.Table]
 ) -> ibis.Table:
     """Register the stored partials, or ``build_empty`` of no events if none."""
-    if any(folder.rglob("*.parquet")):
-        return engine.register_parquet(f"promoloop_{folder.name}_partials", folder)
+    files = parquet_files(folder) if folder.is_dir() else ()
+    if files:
+        name = f"promoloop_{folder.name}_partials"
+        return scan_parquet(engine, name, files, base=folder)
     # Partitions with only anonymous events leave no partials behind.
     empty = INPUT_SCHEMA.empty_table().append_column(
         PARTITION_COLUMN, pa.array([], pa.date32())
@@ -535,7 +550,9 @@ def write_features(
         State folder written by :func:`update`.
     out_dir : str or Path
         Output folder, created when missing. ``behaviour.parquet`` and
-        ``interest.parquet`` in it are replaced.
+        ``interest.parquet`` in it are replaced; an ``interest.parquet``
+        is removed when this call writes none. Each is written next to its
+        target first, so a failed write leaves the old file in place.
     as_of : str or Timestamp, optional
         Observation end, checked by :func:`resolve_as_of`.
     items : str or Path, optional
@@ -558,7 +575,7 @@ def write_features(
 
     behaviour = _merged_behaviour(engine, state_dir, as_of).order_by(C.customer_id)
     behaviour_path = out_dir / "behaviour.parquet"
-    _write_parquet(engine, behaviour, behaviour_path)
+    write_parquet(engine, behaviour, behaviour_path)
 
     interest_path = None
     scores = None
@@ -568,9 +585,13 @@ def write_features(
     if scores is not None:
         interest_path = out_dir / "interest.parquet"
         scores = ordered_interest(scores)
-        _write_parquet(engine, scores, interest_path)
-    elif items is not None:
-        logger.info("items have no category or brand; no interest scores written")
+        write_parquet(engine, scores, interest_path)
+    else:
+        # An interest file of an earlier date would sit next to this date's
+        # behaviour file and pass for current.
+        remove_path(out_dir / "interest.parquet")
+        if items is not None:
+            logger.info("items have no category or brand; no interest scores written")
     logger.info("features as of %s written to %s", as_of.isoformat(), out_dir)
     return FeatureFiles(as_of=as_of, behaviour=behaviour_path, interest=interest_path)
 
@@ -583,8 +604,10 @@ def find_partitions(
 ) -> dict[str, Partition]:
     """Return the date partitions of an events folder, oldest first.
 
-    Folders without Parquet files are skipped, and so are files whose name
-    starts with ``.`` or ``_`` (such as Spark's ``_SUCCESS``).
+    The files of a partition are those of
+    :func:`~promoloop.engine.parquet_io.parquet_files`, which skips names
+    starting with ``.`` or ``_`` (such as Spark's ``_SUCCESS``). Partition
+    folders without such files are skipped.
 
     Raises
     ------
@@ -615,12 +638,10 @@ def find_partitions(
                 file=str(folder),
                 value=day,
                 expected=f"{prefix}YYYY-MM-DD",
+                fix=f"rename the folder to {prefix}YYYY-MM-DD with a zero-padded "
+                "ISO date, or move it out of the events folder",
             )
-        files = tuple(
-            path
-            for path in sorted(folder.rglob("*.parquet"))
-            if not path.name.startswith((".", "_"))
-        )
+        files = parquet_files(folder)
         if files:
             partitions[day] = Partition(day, folder, files)
     if not partitions:
@@ -628,6 +649,9 @@ def find_partitions(
             "no date partitions with Parquet files found",
             file=str(events_dir),
             expected=f"subfolders named {prefix}YYYY-MM-DD that contain .parquet files",
+            fix="pass the folder of the events partitioned by day, such as the "
+            "output of clean_events_parquet, with file names that do not start "
+            "with . or _",
         )
     return partitions
 
@@ -652,12 +676,13 @@ def check_schema(files: list[Path], expected: dict | None) -> dict | None:
     Raises
     ------
     InputError
-        If a file lacks a column of :data:`INPUT_SCHEMA`, stores it with a
-        type of another kind (text, number, timestamp), or with another
-        type than ``expected``. The message names the file and the column.
+        If a file is not a valid Parquet file, lacks a column of
+        :data:`INPUT_SCHEMA`, stores it with a type of another kind (text,
+        number, timestamp), or with another type than ``expected``. The
+        message names the file and the column.
     """
     for path in files:
-        schema = pq.read_schema(path)
+        schema = read_parquet_schema(path)
         found = {}
         for field in INPUT_SCHEMA:
             if field.name not in schema.names:
@@ -675,6 +700,7 @@ def check_schema(files: list[Path], expected: dict | None) -> dict | None:
                     column=field.name,
                     value=str(column_type),
                     expected=f"a {_type_kind(field.type)} type such as {field.type}",
+                    fix=f"cast the column to {field.type} before writing the partition",
                 )
             found[field.name] = str(column_type)
         expected = expected or found
@@ -726,44 +752,3 @@ def _write_manifest(state_dir: Path, manifest: dict) -> None:
     scratch = state_dir / f".{MANIFEST_FILE}.tmp"
     scratch.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(scratch, state_dir / MANIFEST_FILE)
-
-
-# Writing with the engine
-
-
-def _write_parquet(
-    engine: Engine, expr: ibis.Table, path: Path, partition_by: str | None = None
-) -> None:
-    """Write an expression with the engine; replace what is at ``path``.
-
-    DuckDB writes one file, or hive partition folders with ``partition_by``.
-    Spark writes a folder of part files in both cases.
-    """
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if engine.name == SPARK:
-        options = {} if partition_by is None else {"partitionBy": partition_by}
-        with _spark_microsecond_timestamps(engine):
-            engine.backend.to_parquet(expr, str(path), **options)
-    else:
-        options = {} if partition_by is None else {"partition_by": partition_by}
-        engine.backend.to_parquet(expr, str(path), **options)
-
-
-@contextmanager
-def _spark_microsecond_timestamps(engine: Engine) -> Iterator[None]:
-    """Make Spark write timestamps as INT64 microseconds while the block runs.
-
-    Spark's default, INT96, is read by DuckDB as a timestamp without time
-    zone, so partials that the two engines wrote would not mix.
-    """
-    key = "spark.sql.parquet.outputTimestampType"
-    previous = engine.backend.raw_sql(f"SET {key}").collect()[0][1]
-    engine.backend.raw_sql(f"SET {key}=TIMESTAMP_MICROS")
-    try:
-        yield
-    finally:
-        engine.backend.raw_sql(f"SET {key}={previous}")

@@ -462,4 +462,4 @@ def _run_engine(config: RunConfig):
     """Return the engine of the run's engine-neutral computations."""
     from promoloop.engine import open_engine
 
-    return open_engine(config.engine.name, config.engine.spark_master)
+    return open_engine(**config.engine.model_dump())
