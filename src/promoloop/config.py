@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _distinct_event_types(weights: dict[str, float]) -> dict[str, float]:
+    """Reject event weights whose types differ only in case, since types match so."""
+    seen: dict[str, str] = {}
+    for name in weights:
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            raise ValueError(
+                f"event types {other!r} and {name!r} differ only in case, and "
+                "types match case-insensitively; keep one of them"
+            )
+    return weights
 
 
 class InterestConfig(BaseModel):
@@ -20,13 +34,16 @@ class InterestConfig(BaseModel):
             "review": 2.0,
             "return": -1.0,
         },
-        description="Weight of one event of each type in the affinity sum.",
+        description="Weight of one event of each type in the affinity sum; "
+        "types match case-insensitively.",
     )
     half_life_days: float | None = Field(
         default=90.0,
         gt=0,
         description="Half-life of an event's weight in days; None turns decay off.",
     )
+
+    _event_types = field_validator("event_weights")(_distinct_event_types)
 
 
 class ValueConfig(BaseModel):
@@ -55,8 +72,9 @@ class RecommendConfig(BaseModel):
     knn_neighbours: int = Field(default=100, gt=0)
     event_weights: dict[str, float] = Field(
         default_factory=lambda: {"purchase": 1.0},
-        description="Training weight of one event of each type; types not "
-        "listed count 0, so their customers get the popularity fallback.",
+        description="Training weight of one event of each type, matched "
+        "case-insensitively; types not listed count 0, so their customers get "
+        "the popularity fallback.",
     )
     num_threads: int = Field(
         default=1, ge=0, description="Threads of implicit's models (0 = all cores)."
@@ -67,6 +85,8 @@ class RecommendConfig(BaseModel):
         "als_factors and als_iterations); needs the Spark engine. Off by "
         "default, so both engines compare the same models.",
     )
+
+    _event_types = field_validator("event_weights")(_distinct_event_types)
 
 
 class TargetingConfig(BaseModel):
@@ -154,8 +174,9 @@ class UpliftConfig(BaseModel):
     )
 
 
-# A DuckDB memory size: a number and a unit, as DuckDB's memory_limit takes it.
-_MEMORY_SIZE = r"(?i)^[0-9]+(\.[0-9]+)?\s*([KMGT]i?B|B)$"
+# Memory sizes as DuckDB's memory_limit and Spark's spark.driver.memory take them.
+_DUCKDB_SIZE = re.compile(r"^[0-9]+(\.[0-9]+)?\s*([KMGT]i?B|B)$", re.IGNORECASE)
+_SPARK_SIZE = re.compile(r"^[0-9]+([KMGTP]B?)?$", re.IGNORECASE)
 
 
 class EngineConfig(BaseModel):
@@ -178,7 +199,6 @@ class EngineConfig(BaseModel):
     )
     duckdb_memory_limit: str | None = Field(
         default=None,
-        pattern=_MEMORY_SIZE,
         description="Memory DuckDB may use before it spills to disk, e.g. 8GB. "
         "Default: DuckDB's own, 80% of the machine's memory.",
     )
@@ -191,10 +211,23 @@ class EngineConfig(BaseModel):
     )
     spark_driver_memory: str = Field(
         default="2g",
-        pattern=r"^[0-9]+[kKmMgGtT]?$",
         description="spark.driver.memory, e.g. 2g; in local mode all the memory "
         "Spark gets. It applies only when promoloop starts the Spark session.",
     )
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _duckdb_size(cls, value: str | None) -> str | None:
+        if value is not None and not _DUCKDB_SIZE.match(value):
+            raise ValueError("expected a number and a unit, such as 8GB or 512MiB")
+        return value
+
+    @field_validator("spark_driver_memory")
+    @classmethod
+    def _spark_size(cls, value: str) -> str:
+        if not _SPARK_SIZE.match(value):
+            raise ValueError("expected a number and a unit, such as 2g or 512m")
+        return value
 
 
 class RunConfig(BaseModel):

@@ -14,28 +14,33 @@ from promoloop.errors import ConfigError
 def test_joined_spark_session_gets_its_settings_back(spark_engine):
     session = spark_engine.spark_session
     conf = session.conf
-    before = {
-        key: conf.get(key)
-        for key in ("spark.sql.shuffle.partitions", "spark.sql.session.timeZone")
+    owners = {
+        "spark.sql.session.timeZone": "Europe/Berlin",
+        "spark.sql.mapKeyDedupPolicy": "EXCEPTION",
+        "spark.sql.shuffle.partitions": "3",
     }
-    conf.set("spark.sql.session.timeZone", "Europe/Berlin")
+    before = {key: conf.get(key) for key in owners}
+    driver_memory = conf.get("spark.driver.memory", None)
+    for key, value in owners.items():
+        conf.set(key, value)
 
     try:
-        joined = Engine.spark("local[2]", shuffle_partitions=7)
+        joined = Engine.spark("local[2]", shuffle_partitions=7, driver_memory="1g")
         assert joined.spark_session is session
         assert conf.get("spark.sql.shuffle.partitions") == "7"
         assert conf.get("spark.sql.session.timeZone") == "UTC"
+        assert conf.get("spark.sql.mapKeyDedupPolicy") == "LAST_WIN"
         joined.close()
 
-        assert (
-            conf.get("spark.sql.shuffle.partitions")
-            == (before["spark.sql.shuffle.partitions"])
-        )
-        assert conf.get("spark.sql.session.timeZone") == "Europe/Berlin"
+        for key, value in owners.items():
+            assert conf.get(key) == value, key
+        # JVM settings of the running session are left alone.
+        assert conf.get("spark.driver.memory", None) == driver_memory
         # The session that was joined still runs.
         assert session.range(3).count() == 3
     finally:
-        conf.set("spark.sql.session.timeZone", before["spark.sql.session.timeZone"])
+        for key, value in before.items():
+            conf.set(key, value)
 
 
 def test_duckdb_memory_settings_reach_duckdb(tmp_path):

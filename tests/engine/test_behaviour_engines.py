@@ -239,3 +239,13 @@ def test_spark_parquet_matches_duckdb_parquet(duckdb_engine, spark_engine, tmp_p
 
     assert len(on_spark) > 100
     assert_same_table(on_spark, on_duckdb)
+
+
+def test_event_types_read_case_insensitively(duckdb_engine):
+    events = shop_events(n_events=3_000)
+    shouting = events.assign(event_type=events["event_type"].str.upper())
+
+    expected = compute(duckdb_engine, events, AS_OF)
+
+    assert expected["frequency"].sum() > 0
+    assert_same_table(compute(duckdb_engine, shouting, AS_OF), expected)

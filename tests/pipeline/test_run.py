@@ -350,6 +350,30 @@ def test_cli_rejects_unknown_config_key(tmp_path):
     assert "holdout_shares" in result.output
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ("interest:\n  event_weights: {view: 1.0, View: 2.0}\n", "differ only in case"),
+        ("recommend:\n  event_weights: {Purchase: 1, purchase: 2}\n", "only in case"),
+        ("engine:\n  duckdb_memory_limit: lots\n", "such as 8gb"),
+        ("engine:\n  spark_driver_memory: 2 gigabytes\n", "such as 2g"),
+    ],
+)
+def test_cli_rejects_bad_config_values(tmp_path, settings, message):
+    config = tmp_path / "settings.yaml"
+    config.write_text(settings, encoding="utf-8")
+    result = cli_run(
+        "--dataset",
+        "complete-journey",
+        "--config",
+        str(config),
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert result.exit_code == 2
+    assert message in result.output
+
+
 @pytest.mark.slow
 def test_complete_journey_end_to_end(complete_journey_run):
     out = complete_journey_run

@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -45,23 +45,34 @@ appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
 """
 
 
-def quiet_library_deprecations(method):
-    """Hide deprecation warnings that Ibis and PySpark raise inside a call.
+@contextlib.contextmanager
+def library_deprecations_hidden() -> Iterator[None]:
+    """Hide deprecation warnings that Ibis and PySpark raise inside the block.
 
     Ibis 12 and PySpark 4.0 call APIs that DuckDB 2 and pandas 3 deprecate.
     The calls are inside those libraries, change no result, and a user can
     do nothing about them, so they would only bury promoloop's own warnings.
     """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", category=DeprecationWarning, module=r"(ibis|pyspark)\."
+        )
+        yield
+
+
+def quiet_library_deprecations(method):
+    """Wrap ``method`` in :func:`library_deprecations_hidden`."""
 
     @functools.wraps(method)
     def quiet(*args, **kwargs):
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", category=DeprecationWarning, module=r"(ibis|pyspark)\."
-            )
+        with library_deprecations_hidden():
             return method(*args, **kwargs)
 
     return quiet
+
+
+# Runtime settings that Ibis's PySpark backend sets on the session it connects.
+_IBIS_SESSION_SETTINGS = ("spark.sql.session.timeZone", "spark.sql.mapKeyDedupPolicy")
 
 
 class Engine:
@@ -121,8 +132,9 @@ class Engine:
         Raises
         ------
         ConfigError
-            If DuckDB rejects a setting, such as a memory limit it cannot
-            read.
+            If DuckDB cannot open the database with these settings, such as
+            a memory limit it cannot read or a database file that another
+            process holds.
         """
         settings = {
             "threads": threads,
@@ -134,10 +146,11 @@ class Engine:
             backend = ibis.duckdb.connect(database, **config)
         except duckdb.Error as error:
             raise ConfigError(
-                f"DuckDB rejected its settings {config}: {error}. Fix: give the "
-                "memory limit as a number and a unit, such as 8GB, and a "
-                "writable spill folder"
-            ) from None
+                f"DuckDB could not open database {str(database)!r} with settings "
+                f"{config}: {error}. Fix: give the memory limit as a number and "
+                "a unit, such as 8GB, a writable spill folder, and a database "
+                "file that no other process holds"
+            ) from error
         return cls(backend, DUCKDB)
 
     @classmethod
@@ -152,10 +165,11 @@ class Engine:
     ) -> Engine:
         """Start (or join) a Spark session and connect Ibis to it.
 
-        When a session is already active in this process, Spark returns it
-        with its JVM settings unchanged. The engine changes the session's
-        runtime SQL settings (time zone, shuffle partitions) while it is
-        open, and :meth:`close` sets them back and leaves the session running.
+        When a session is already active in this process, the engine joins
+        it: it keeps the session's JVM settings and log level, changes only
+        its runtime SQL settings (time zone, shuffle partitions, Arrow
+        transfer, and Ibis's map key policy) while it is open, and
+        :meth:`close` sets those back and leaves the session running.
         A new session computes in UTC, logs errors only, has no web UI and
         keeps its warehouse folder in a temporary directory. In local mode
         it binds to 127.0.0.1.
@@ -218,19 +232,29 @@ class Engine:
         settings.update(config or {})
 
         joined = SparkSession.getActiveSession()
-        # Spark applies the modifiable settings to a joined session; note the
-        # values they replace, so that close() gives the session back as it was.
-        restore = {} if joined is None else _runtime_values(joined, settings)
-        builder = SparkSession.builder.master(master).appName(app_name)
-        for key, value in settings.items():
-            builder = builder.config(key, value)
-        session = builder.getOrCreate()
-        session.sparkContext.setLogLevel("ERROR")
+        restore = {}
+        if joined is None:
+            builder = SparkSession.builder.master(master).appName(app_name)
+            for key, value in settings.items():
+                builder = builder.config(key, value)
+            session = builder.getOrCreate()
+            session.sparkContext.setLogLevel("ERROR")
+        else:
+            # The running session belongs to its creator: change only its
+            # runtime SQL settings, and note their values for close().
+            session = joined
+            runtime = {
+                key: value
+                for key, value in settings.items()
+                if session.conf.isModifiable(key)
+            }
+            restore = _runtime_values(session, [*runtime, *_IBIS_SESSION_SETTINGS])
+            for key, value in runtime.items():
+                session.conf.set(key, value)
         logger.info("Spark session ready: master %s", session.sparkContext.master)
 
         engine = cls(ibis.pyspark.connect(session), SPARK)
         engine._spark_session = session
-        # A session that was already running belongs to its creator.
         engine._stop_session_on_close = joined is None
         engine._restore_on_close = restore
         engine._scratch_dir = scratch
@@ -382,16 +406,13 @@ class Engine:
         return f"Engine({self.name!r})"
 
 
-def _runtime_values(session: Any, settings: Mapping[str, str]) -> dict[str, str | None]:
-    """Return the session's values of the settings it lets change; None if unset."""
-    return {
-        key: session.conf.get(key, None)
-        for key in settings
-        if session.conf.isModifiable(key)
-    }
+def _runtime_values(session: Any, keys: Iterable[str]) -> dict[str, str | None]:
+    """Return a session's values of runtime settings; None where one is unset."""
+    return {key: session.conf.get(key, None) for key in keys}
 
 
 def _restore_runtime_values(session: Any, values: Mapping[str, str | None]) -> None:
+    """Set runtime settings back to the values :func:`_runtime_values` noted."""
     for key, value in values.items():
         if value is None:
             session.conf.unset(key)

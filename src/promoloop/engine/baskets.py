@@ -23,6 +23,7 @@ import ibis
 import pandas as pd
 
 from promoloop.engine.backends import Engine
+from promoloop.engine.events import is_event
 from promoloop.vocabulary import Columns as C
 from promoloop.vocabulary import EventType
 
@@ -66,7 +67,7 @@ def basket_lines(events: ibis.Table) -> ibis.Table:
         item bought twice in one order gives one row.
     """
     purchases = events.filter(
-        (events[C.event_type] == EventType.PURCHASE.value)
+        is_event(events, EventType.PURCHASE)
         & events[C.order_id].notnull()
         & events[C.item_id].notnull()
     )

@@ -20,6 +20,7 @@ import pandas as pd
 
 from promoloop.engine.ages import days_between, utc_literal
 from promoloop.engine.backends import Engine
+from promoloop.engine.events import is_event
 from promoloop.engine.money import exact
 from promoloop.vocabulary import Columns as C
 from promoloop.vocabulary import EventType
@@ -157,8 +158,8 @@ def behaviour_partials(events: ibis.Table, by: Sequence[str] = ()) -> ibis.Table
     known = events.filter(events[C.customer_id].notnull())
     known = known.mutate(**{EVENT_DAY: known[C.timestamp].date()})
     keys = [*by, C.customer_id, EVENT_DAY, C.order_id]
-    is_purchase = known[C.event_type] == EventType.PURCHASE.value
-    is_return = known[C.event_type] == EventType.RETURN.value
+    is_purchase = is_event(known, EventType.PURCHASE)
+    is_return = is_event(known, EventType.RETURN)
     is_zero_price = (known[C.amount] == 0).fill_null(False)
 
     # One pass over the known events: times, line counts and sums

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -33,6 +30,7 @@ from promoloop.engine.backends import (
     SPARK,
     Engine,
     engine_or_default,
+    library_deprecations_hidden,
     sql_identifier,
 )
 from promoloop.engine.cleaning import SOURCE_FILE, SOURCE_ROW
@@ -304,7 +302,7 @@ def _write(engine: Engine, events: ibis.Table, destination: Path) -> None:
         ]
     )
     output = ordered.select(*columns, PARTITION_COLUMN)
-    with _quiet():
+    with library_deprecations_hidden():
         write_parquet(engine, output, destination, partition_by=PARTITION_COLUMN)
 
 
@@ -369,7 +367,7 @@ class _CachedTable:
         self.engine = engine
         self.name = name
         query = engine.backend.compile(table)
-        with _quiet():
+        with library_deprecations_hidden():
             if engine.name == SPARK:
                 self._frame = engine._spark_session.sql(query).persist()
                 self._frame.createOrReplaceTempView(name)
@@ -415,11 +413,3 @@ def _file_path(name: str) -> str:
     if name.startswith("file:"):
         return unquote(urlparse(name).path)
     return name
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    # Ibis and PySpark call APIs that DuckDB 2 and pandas 3 deprecate.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        yield

@@ -24,6 +24,7 @@ import pandas as pd
 
 from promoloop.engine.ages import half_life_decay
 from promoloop.engine.backends import Engine
+from promoloop.engine.events import type_weight
 from promoloop.vocabulary import Columns as C
 
 POPULARITY = "popularity"
@@ -49,11 +50,7 @@ def interaction_weight(
         Float column: the weight of the event's type, 0 for a type that is
         not listed or missing.
     """
-    event_type = events[C.event_type].lower()
-    pairs = [(name.lower(), float(weight)) for name, weight in event_weights.items()]
-    if not pairs:
-        return ibis.literal(0.0, type="float64")
-    return event_type.cases(*pairs, else_=0.0).cast("float64")
+    return type_weight(events, event_weights)
 
 
 def interaction_events(

@@ -22,7 +22,7 @@ import pandas as pd
 from promoloop.config import InterestConfig
 from promoloop.engine.ages import half_life_decay, utc_literal
 from promoloop.engine.backends import Engine
-from promoloop.engine.interactions import interaction_weight
+from promoloop.engine.events import type_weight
 from promoloop.vocabulary import Columns as C
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def event_weight(
         a weight, including a missing type, weighs 0. With decay on, an
         event without a timestamp weighs 0 as well.
     """
-    return _decayed_weight(events, _timestamp_literal(as_of), config)
+    return _decayed_weight(events, utc_literal(as_of), config)
 
 
 def interest_table(
@@ -160,7 +160,7 @@ def interest_partials(
     keys = [*by, C.customer_id, C.item_id]
     if not isinstance(reference, str):
         # One reference for all: add it after the sums, not to every event
-        literal = _timestamp_literal(reference)
+        literal = utc_literal(reference)
         sums = known.group_by(keys).aggregate(
             **{C.weight: _decayed_weight(known, literal, config).sum()}
         )
@@ -213,7 +213,7 @@ def merge_interest(
     # Decay each partial sum from its reference time to as_of. The partials
     # are already summed per customer and item, so the join with items
     # stays small.
-    decay = _decay(_timestamp_literal(as_of), partials[REFERENCE], config)
+    decay = _decay(utc_literal(as_of), partials[REFERENCE], config)
     per_item = partials.select(
         C.customer_id,
         C.item_id,
@@ -249,7 +249,7 @@ def _decayed_weight(
     events: ibis.Table, reference: ibis.Value, config: InterestConfig
 ) -> ibis.Value:
     """Return each event's type weight decayed to ``reference``, ages clipped at 0."""
-    weight = interaction_weight(events, config.event_weights)
+    weight = type_weight(events, config.event_weights)
     if config.half_life_days is None:
         return weight
     decay = _decay(reference, events[C.timestamp], config, clip=True)
@@ -270,10 +270,6 @@ def _decay(
 
 def _dimensions(items: ibis.Table) -> list[str]:
     return [name for name in DIMENSIONS if name in items.columns]
-
-
-def _timestamp_literal(value: pd.Timestamp) -> ibis.Scalar:
-    return utc_literal(value)
 
 
 def ordered_interest(scores: ibis.Table) -> ibis.Table:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from promoloop.engine.ages import utc_literal
 from promoloop.engine.backends import Engine
+from promoloop.engine.events import is_event
 from promoloop.engine.money import EXACT_MONEY
 from promoloop.vocabulary import Columns as C
 from promoloop.vocabulary import EventType
@@ -165,7 +166,7 @@ def _discount_sums(events: ibis.Table) -> ibis.Table:
     """
     lines = events.filter(
         events[C.customer_id].notnull()
-        & (events[C.event_type] == EventType.PURCHASE.value)
+        & is_event(events, EventType.PURCHASE)
         & (events[C.quantity] > 0)
     )
     amount = lines[C.amount].cast(EXACT_MONEY)
@@ -330,8 +331,8 @@ def btyd_table(events: ibis.Table, as_of: pd.Timestamp, period: str) -> ibis.Tab
     known = events.filter(
         events[C.customer_id].notnull() & events[C.timestamp].notnull()
     )
-    is_purchase = known[C.event_type] == EventType.PURCHASE.value
-    is_return = known[C.event_type] == EventType.RETURN.value
+    is_purchase = is_event(known, EventType.PURCHASE)
+    is_return = is_event(known, EventType.RETURN)
 
     # Net spend per customer and period: purchases add, refunds subtract
     money = known.filter(is_purchase | is_return)

@@ -17,10 +17,7 @@ counts.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import warnings
-from collections.abc import Iterator
 
 import ibis
 import numpy as np
@@ -28,7 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 from mlxtend.frequent_patterns import fpgrowth
 
-from promoloop.engine.backends import Engine
+from promoloop.engine.backends import Engine, library_deprecations_hidden
 from promoloop.engine.baskets import order_items
 from promoloop.errors import ConfigError
 from promoloop.vocabulary import Columns as C
@@ -154,7 +151,7 @@ def spark_itemsets(
     from pyspark.ml.fpm import FPGrowth
     from pyspark.sql import functions as F
 
-    with _quiet_library_deprecations():
+    with library_deprecations_hidden():
         transactions = engine.backend.raw_sql(
             engine.backend.compile(order_items(lines))
         )
@@ -186,17 +183,3 @@ def spark_itemsets(
         },
         columns=ITEMSET_COLUMNS,
     )
-
-
-@contextlib.contextmanager
-def _quiet_library_deprecations() -> Iterator[None]:
-    """Hide the deprecation warnings that Ibis and PySpark raise inside a block.
-
-    PySpark 4.0's ``toPandas`` and Ibis 12 call APIs that pandas 3 and
-    DuckDB 2 deprecate, which changes no result.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", category=DeprecationWarning, module=r"(ibis|pyspark)\."
-        )
-        yield
