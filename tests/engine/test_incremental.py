@@ -609,6 +609,28 @@ def test_spark_daily_updates_match_full(spark_engine, duckdb_engine, tmp_path):
 # Safe writes, exact inputs and errors
 
 
+def test_partition_folder_above_events(duckdb_engine, tmp_path):
+    # A key=value folder above the events folder must not set the day.
+    tables, items = shop_days(days=2)
+    events_dir = tmp_path / "date=1999-12-31" / "events"
+    for day, table in tables.items():
+        write_day(events_dir, day, table)
+    state = tmp_path / "state"
+    update(duckdb_engine, events_dir, state, interest=INTEREST)
+
+    files = write_features(duckdb_engine, state, tmp_path / "out")
+
+    as_of = end_of_day(max(tables))
+    expected = expected_behaviour(list(tables.values()), as_of)
+    written = pd.read_parquet(files.behaviour).set_index("customer_id")
+    assert len(written) == len(expected)
+    assert_same_behaviour(stored_behaviour(duckdb_engine, state), expected)
+    assert_same_scores(
+        stored_interest(duckdb_engine, state, items),
+        expected_interest(list(tables.values()), items, as_of),
+    )
+
+
 def fail_on_call(number: int, write):
     """Return a ``to_parquet`` whose call ``number`` writes part of an output and fails.
 
@@ -631,28 +653,66 @@ def fail_on_call(number: int, write):
     return to_parquet
 
 
-def test_failed_feature_write_keeps_old_output(duckdb_engine, tmp_path, monkeypatch):
-    tables, items = shop_days(days=2)
+def feature_files_of_two_dates(engine: Engine, tmp_path: Path):
+    """Write the features of two days, then add a third day to the state.
+
+    Returns the items file, the output folder and its files as read. A
+    later write that mixed the two dates would change one file only.
+    """
+    tables, items = shop_days(days=3)
     items_path = tmp_path / "items.parquet"
     items.to_parquet(items_path, index=False)
-    for day, table in tables.items():
-        write_day(tmp_path / "events", day, table)
-    update(duckdb_engine, tmp_path / "events", tmp_path / "state", interest=INTEREST)
+    events_dir, state = tmp_path / "events", tmp_path / "state"
+    days = sorted(tables)
+    for day in days[:2]:
+        write_day(events_dir, day, tables[day])
+    update(engine, events_dir, state, interest=INTEREST)
     out = tmp_path / "out"
-    files = write_features(duckdb_engine, tmp_path / "state", out, items=items_path)
+    files = write_features(engine, state, out, items=items_path)
     before = {path: pd.read_parquet(path) for path in (files.behaviour, files.interest)}
+    write_day(events_dir, days[2], tables[days[2]])
+    update(engine, events_dir, state, interest=INTEREST)
+    return items_path, out, before
+
+
+def assert_outputs_unchanged(out: Path, before: dict[Path, pd.DataFrame]) -> None:
+    for path, frame in before.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(path), frame)
+    assert sorted(os.listdir(out)) == ["behaviour.parquet", "interest.parquet"]
+
+
+@pytest.mark.parametrize("failing_call", [1, 2], ids=["behaviour", "interest"])
+def test_failed_feature_write_keeps_old_output(
+    duckdb_engine, tmp_path, monkeypatch, failing_call
+):
+    items_path, out, before = feature_files_of_two_dates(duckdb_engine, tmp_path)
+    state = tmp_path / "state"
 
     # Call 1 writes the behaviour file, call 2 the interest file.
-    for number in (1, 2):
-        write = fail_on_call(number, duckdb_engine.backend.to_parquet)
-        with monkeypatch.context() as patch:
-            patch.setattr(duckdb_engine.backend, "to_parquet", write)
-            with pytest.raises(OSError, match="No space left"):
-                write_features(duckdb_engine, tmp_path / "state", out, items=items_path)
+    write = fail_on_call(failing_call, duckdb_engine.backend.to_parquet)
+    with monkeypatch.context() as patch:
+        patch.setattr(duckdb_engine.backend, "to_parquet", write)
+        with pytest.raises(OSError, match="No space left"):
+            write_features(
+                duckdb_engine, state, out, as_of="2024-03-01", items=items_path
+            )
 
-        for path, frame in before.items():
-            pd.testing.assert_frame_equal(pd.read_parquet(path), frame)
-        assert sorted(os.listdir(out)) == ["behaviour.parquet", "interest.parquet"]
+    assert_outputs_unchanged(out, before)
+    files = write_features(duckdb_engine, state, out, items=items_path)
+    assert not pd.read_parquet(files.behaviour).equals(before[files.behaviour])
+
+
+def test_missing_items_keep_old_output(duckdb_engine, tmp_path):
+    _, out, before = feature_files_of_two_dates(duckdb_engine, tmp_path)
+    missing = tmp_path / "missing.parquet"
+
+    with pytest.raises(InputError, match="not found") as raised:
+        write_features(
+            duckdb_engine, tmp_path / "state", out, as_of="2024-03-01", items=missing
+        )
+
+    assert raised.value.file == str(missing)
+    assert_outputs_unchanged(out, before)
 
 
 def test_features_without_items_remove_old_interest(duckdb_engine, tmp_path):

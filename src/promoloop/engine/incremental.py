@@ -53,6 +53,7 @@ from promoloop.engine.parquet_io import (
     read_parquet_schema,
     remove_path,
     replace_path,
+    replacing,
     scan_parquet,
     write_parquet,
 )
@@ -306,10 +307,16 @@ def _compute_partials(
     try:
         for kind, expr in outputs.items():
             write_parquet(engine, expr, incoming / kind, partition_by=partition_column)
+        # A partition with only anonymous events has no partials, so the
+        # swap removes its stored ones.
         for kind in outputs:
             for partition in todo:
                 name = f"{partition_column}={partition.day}"
-                replace_path(incoming / kind / name, state_dir / kind / name)
+                replace_path(
+                    incoming / kind / name,
+                    state_dir / kind / name,
+                    missing_removes_target=True,
+                )
     finally:
         remove_path(incoming)
 
@@ -551,8 +558,9 @@ def write_features(
     out_dir : str or Path
         Output folder, created when missing. ``behaviour.parquet`` and
         ``interest.parquet`` in it are replaced; an ``interest.parquet``
-        is removed when this call writes none. Each is written next to its
-        target first, so a failed write leaves the old file in place.
+        is removed when this call writes none. Both are written next to
+        their targets first and replace them only when both writes have
+        succeeded, so a failed call leaves the old files in place.
     as_of : str or Timestamp, optional
         Observation end, checked by :func:`resolve_as_of`.
     items : str or Path, optional
@@ -566,34 +574,67 @@ def write_features(
         ``behaviour.parquet``: ``customer_id`` and the behaviour columns,
         sorted by customer. ``interest.parquet``: the interest columns,
         sorted by customer, dimension, descending score and value.
+
+    Raises
+    ------
+    InputError
+        If the state has no processed partitions, ``as_of`` is invalid, or
+        ``items`` is missing or not Parquet. No output is changed.
+    OSError
+        If a write fails. No output is changed.
     """
     state_dir = Path(state_dir)
     out_dir = Path(out_dir)
     manifest = _require_manifest(state_dir)
     as_of = resolve_as_of(manifest, as_of)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
+    # Build both outputs before writing, so a missing or invalid items file
+    # stops the call before any output changes.
     behaviour = _merged_behaviour(engine, state_dir, as_of).order_by(C.customer_id)
-    behaviour_path = out_dir / "behaviour.parquet"
-    write_parquet(engine, behaviour, behaviour_path)
-
-    interest_path = None
     scores = None
     if items is not None:
         items_table = engine.register_parquet("promoloop_items", items)
         scores = _merged_interest(engine, state_dir, manifest, items_table, as_of)
-    if scores is not None:
-        interest_path = out_dir / "interest.parquet"
-        scores = ordered_interest(scores)
-        write_parquet(engine, scores, interest_path)
-    else:
-        # An interest file of an earlier date would sit next to this date's
-        # behaviour file and pass for current.
-        remove_path(out_dir / "interest.parquet")
-        if items is not None:
-            logger.info("items have no category or brand; no interest scores written")
+        if scores is None:
+            logger.info(
+                "items have no category or brand column, so no interest file is written"
+            )
+        else:
+            scores = ordered_interest(scores)
+
+    behaviour_path = out_dir / "behaviour.parquet"
+    interest_path = out_dir / "interest.parquet"
+    _write_feature_files(engine, behaviour, behaviour_path, scores, interest_path)
     logger.info("features as of %s written to %s", as_of.isoformat(), out_dir)
-    return FeatureFiles(as_of=as_of, behaviour=behaviour_path, interest=interest_path)
+    return FeatureFiles(
+        as_of=as_of,
+        behaviour=behaviour_path,
+        interest=None if scores is None else interest_path,
+    )
+
+
+def _write_feature_files(
+    engine: Engine,
+    behaviour: ibis.Table,
+    behaviour_path: Path,
+    scores: ibis.Table | None,
+    interest_path: Path,
+) -> None:
+    """Write both feature files to scratch paths, then move both into place.
+
+    Neither file is replaced unless both writes succeed. An interest file
+    is removed when ``scores`` is None, because one of an earlier date would
+    pass for current. The two moves into place run one after the other, the
+    interest file first, so only a failed move of the behaviour file leaves
+    files of two dates.
+    """
+    with replacing(behaviour_path) as behaviour_scratch:
+        with replacing(
+            interest_path, missing_removes_target=scores is None
+        ) as interest_scratch:
+            write_parquet(engine, behaviour, behaviour_scratch)
+            if scores is not None:
+                write_parquet(engine, scores, interest_scratch)
 
 
 # Partitions, schemas and the manifest
