@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -124,7 +126,7 @@ def run(
     from promoloop.pipeline import DataSource
     from promoloop.pipeline import run as run_pipeline
 
-    try:
+    with _command_errors(out):
         settings = _load_config(config)
         settings = _validate_config(
             settings.model_dump()
@@ -147,9 +149,6 @@ def run(
             exposures=exposures,
         )
         result = run_pipeline(source, out, promotions=promotions, config=settings)
-    except PromoloopError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from None
     targeting = result.manifest["metrics"]["targeting"]
     typer.echo(
         f"{targeting['offers']} offers for {targeting['customers']} customers "
@@ -168,6 +167,49 @@ def _engine_settings(
     if spark_master is not None:
         values["spark_master"] = spark_master
     return values
+
+
+@contextmanager
+def _command_errors(*outputs: Path) -> Iterator[None]:
+    """Turn the errors a user can fix into one ``error:`` line and exit code 2.
+
+    Besides promoloop's own errors, these are file-system errors (a folder
+    that cannot be written, a full disk) and DuckDB running out of its
+    memory limit.
+    """
+    import duckdb
+
+    folders = " and ".join(str(path) for path in outputs)
+    try:
+        yield
+    except PromoloopError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    except OSError as error:
+        typer.echo(
+            f"error: {error}. Fix: check that the input files can be read, "
+            f"that {folders} can be written and that the disk has free space",
+            err=True,
+        )
+        raise typer.Exit(code=2) from None
+    except duckdb.OutOfMemoryException as error:
+        reason = str(error).strip().splitlines()[0]
+        typer.echo(
+            f"error: DuckDB ran out of memory: {reason}. Fix: raise "
+            "engine.duckdb_memory_limit in the --config file, or set "
+            "engine.duckdb_temp_directory to a folder with free space to spill to",
+            err=True,
+        )
+        raise typer.Exit(code=2) from None
+    except duckdb.IOException as error:
+        reason = str(error).strip().splitlines()[0]
+        typer.echo(
+            f"error: DuckDB could not read or write a file: {reason}. Fix: check "
+            f"that the input files can be read, that {folders} can be written "
+            "and that the disk has free space",
+            err=True,
+        )
+        raise typer.Exit(code=2) from None
 
 
 def _check_report_folder(out: Path) -> None:
@@ -362,6 +404,61 @@ def evaluate(
     )
 
 
+@app.command("clean-events")
+def clean_events(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="Parquet file, or folder of Parquet files at any depth, of "
+            "canonical events."
+        ),
+    ],
+    destination: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder for the cleaned events (date=YYYY-MM-DD subfolders) "
+            "and the cleaning report."
+        ),
+    ],
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace what is at the destination.")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML file of run settings: its engine section applies."),
+    ] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Engine: duckdb (default) or spark.")
+    ] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master URL, e.g. local[2].")
+    ] = None,
+) -> None:
+    """Clean a canonical events Parquet dataset into day partitions."""
+    from promoloop.engine import open_engine
+    from promoloop.engine.clean_events import REPORT_FILE, clean_events_parquet
+
+    with _command_errors(destination):
+        settings = _load_config(config)
+        settings = _validate_config(
+            settings.model_dump()
+            | {"engine": _engine_settings(settings, engine, spark_master)},
+            "the command-line options",
+        )
+        with open_engine(**settings.engine.model_dump()) as session:
+            report = clean_events_parquet(
+                source, destination, engine=session, overwrite=overwrite
+            )
+    changed = {rule.rule: rule.rows for rule in report.rules if rule.rows}
+    summary = ", ".join(f"{rule} {rows:,}" for rule, rows in changed.items())
+    typer.echo(
+        f"read {sum(report.rows_read.values()):,} events; "
+        f"{len(report.rules)} rules checked"
+        + (f" ({summary})" if summary else ", none matched a row")
+        + f"; cleaned events and {REPORT_FILE} written to {destination}"
+    )
+
+
 @app.command()
 def features(
     events: Annotated[
@@ -410,7 +507,7 @@ def features(
     from promoloop.engine import open_engine
     from promoloop.engine.incremental import update, write_features
 
-    try:
+    with _command_errors(out, state):
         settings = _load_config(config)
         settings = _validate_config(
             settings.model_dump()
@@ -420,9 +517,6 @@ def features(
         with open_engine(**settings.engine.model_dump()) as session:
             summary = update(session, events, state, interest=settings.interest)
             written = write_features(session, state, out, as_of=as_of, items=items)
-    except PromoloopError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from None
     counts = summary.counts()
     total = len(summary.processed) + counts["unchanged"]
     typer.echo(

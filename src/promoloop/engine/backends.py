@@ -204,7 +204,8 @@ class Engine:
         except ImportError as error:
             raise ImportError(
                 "the Spark engine needs pyspark; install it with "
-                "`pip install 'promoloop[spark]'`"
+                "`pip install 'promoloop[spark]'`, or `pip install -e '.[spark]'` "
+                "in a clone of the repository (Java 17 or newer is needed too)"
             ) from error
 
         scratch = tempfile.TemporaryDirectory(prefix="promoloop-spark-")
