@@ -387,6 +387,17 @@ def test_complete_journey_end_to_end(complete_journey_run):
     holdouts = pd.read_parquet(out / "holdouts.parquet")
     share = holdouts.groupby("campaign_id")["holdout"].mean()
     assert share.between(0.07, 0.13).all()
+    targeting = manifest["metrics"]["targeting"]
+    held_out = holdouts[holdouts["holdout"]]
+    several = int((held_out.groupby("customer_id").size() > 1).sum())
+    assert targeting["holdout_customers_in_several_campaigns"] == several > 0
+    assert sum(targeting["holdout_by_campaign"].values()) == len(held_out)
+    assert targeting["holdout_customers"] == held_out["customer_id"].nunique()
+    report = (out / "report.html").read_text()
+    assert f"{several} of them are in the holdout of more" in report
+    agreement = manifest["metrics"]["profiles"]["value"]["period_agreement"]
+    assert agreement["unstable"]
+    assert "The CLV figures are unstable" in report
     spent = decisions.groupby("campaign_id")["expected_cost"].sum()
     budgets = manifest["metrics"]["targeting"]["allocation"]["budgets"]
     for campaign_id, budget in budgets.items():

@@ -155,6 +155,9 @@ def build_manifest(
                 "customers": int(len(decided)),
                 "offers": int(len(offered)),
                 "holdout_customers": int(held_out["customer_id"].nunique()),
+                "holdout_customers_in_several_campaigns": int(
+                    (held_out.groupby("customer_id")["campaign_id"].nunique() > 1).sum()
+                ),
                 "holdout_by_campaign": {
                     str(k): int(v)
                     for k, v in held_out["campaign_id"]
