@@ -132,10 +132,25 @@ def test_message_mentions_only_given_promotion():
             assert (marker in message) == (other == given), (given, other)
 
 
-def test_favourite_category_from_profile():
-    profiles = pd.DataFrame({"customer_id": ["c0"], "favourite_category": ["CHEESE"]})
-    message = render_messages(table(["pct"], ["en"]), PLAN, ITEMS, profiles).iloc[0]
-    assert "Because you love CHEESE." in message
+@pytest.mark.parametrize(
+    ("promotion", "featured", "favourite", "named"),
+    [
+        ("pct", ["i2"], "SOFT DRINKS", True),  # scoped to the category
+        ("pct", ["i1"], "CHEESE", False),  # scoped to another category
+        ("amt", ["i2"], "BAG SNACKS", True),  # a featured item is in it
+        ("amt", ["i1"], "BAG SNACKS", False),  # no item is in it
+        ("pair", ["i1"], "BAG SNACKS", True),  # the bundle's items are in it
+    ],
+)
+def test_favourite_named_only_when_offer_is_about_it(
+    promotion, featured, favourite, named
+):
+    profiles = pd.DataFrame({"customer_id": ["c0"], "favourite_category": [favourite]})
+    offers = table([promotion], ["en"], featured=[featured])
+
+    message = render_messages(offers, PLAN, ITEMS, profiles).iloc[0]
+
+    assert (f"Because you love {favourite}." in message) == named
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """Offer messages in the customer's language, written only from decision facts.
 
 Each message states the offer's terms (from the promotion), its expiry (the
-campaign's validity end), the featured items' names and the customer's
-favourite category. Templates live in ``messaging/templates/<locale>.txt.j2``.
+campaign's validity end), the featured items' names and, when the offer is
+about it, the customer's favourite category. Templates live in
+``messaging/templates/<locale>.txt.j2``.
 """
 
 from __future__ import annotations
@@ -132,6 +133,9 @@ def render_messages(
 
     # Names for item ids and each customer's favourite category.
     names = items.set_index(C.item_id)[C.name] if C.name in items else pd.Series()
+    categories = (
+        items.set_index(C.item_id)[C.category] if C.category in items else pd.Series()
+    )
     favourites = pd.Series(dtype=object)
     if profiles is not None and FAVOURITE_CATEGORY in profiles.columns:
         favourites = profiles.set_index(profiles[C.customer_id].astype("string"))[
@@ -147,6 +151,8 @@ def render_messages(
         is_list = isinstance(featured, list | tuple | np.ndarray)
         featured = list(featured) if is_list else []
         favourite = favourites.get(str(row[C.customer_id]))
+        if not offer_about_category(favourite, promotion, featured, categories):
+            favourite = None
         context = offer_context(
             promotion,
             plan.currency_of(campaign.campaign_id),
@@ -159,6 +165,42 @@ def render_messages(
         template = _ENVIRONMENT.get_template(f"{locale}.txt.j2")
         messages.at[index] = template.render(**context).strip()
     return messages
+
+
+def offer_about_category(
+    category: object, promotion: Promotion, items: list, categories: pd.Series
+) -> bool:
+    """Return whether an offer is about a category, such as a favourite one.
+
+    Messages name the customer's favourite category only for such offers, so
+    that a message never gives a reason unrelated to its offer.
+
+    Parameters
+    ----------
+    category : object
+        The category; anything but a non-empty string gives False.
+    promotion : Promotion
+        The offer. It is about the category when it is scoped to it.
+    items : list
+        Featured item ids. The offer is about the category when one of them,
+        or of the promotion's own items, is in it.
+    categories : Series
+        Category by item id; empty when the categories are not known, and
+        then only the promotion's scope decides.
+
+    Returns
+    -------
+    bool
+    """
+    if not isinstance(category, str) or not category:
+        return False
+    scope_type, scope_values = promotion.scope_items()
+    if scope_type == ScopeType.CATEGORIES:
+        return category in scope_values
+    candidates = list(items)
+    if scope_type == ScopeType.ITEMS:
+        candidates += scope_values
+    return any(categories.get(item) == category for item in candidates)
 
 
 def offer_context(

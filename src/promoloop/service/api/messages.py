@@ -14,7 +14,12 @@ from functools import lru_cache
 import jinja2
 import pandas as pd
 
-from promoloop.messaging.render import TEMPLATE_DIR, available_locales, offer_context
+from promoloop.messaging.render import (
+    TEMPLATE_DIR,
+    available_locales,
+    offer_about_category,
+    offer_context,
+)
 from promoloop.service.api.offer_cache import CustomerFacts, LiveCampaign
 from promoloop.targeting.promotions import Promotion, ScopeType
 
@@ -26,6 +31,7 @@ _ENVIRONMENT = jinja2.Environment(
 )
 # The store has no item names, so items are named by their ids.
 _NO_NAMES = pd.Series(dtype="string")
+_NO_CATEGORIES = pd.Series(dtype="string")
 
 
 def offer_message(
@@ -64,8 +70,11 @@ def offer_message(
         _NO_NAMES,
     )
     context["featured"] = featured_items(promotion, facts)
+    # The store does not know the items' categories, so only a promotion
+    # scoped to the favourite category names it.
     favourite = facts.favourite_category if facts is not None else None
-    context["favourite"] = favourite or ""
+    about = offer_about_category(favourite, promotion, [], _NO_CATEGORIES)
+    context["favourite"] = favourite if about else ""
     template = _ENVIRONMENT.get_template(f"{template_locale}.txt.j2")
     return template.render(**context).strip()
 
