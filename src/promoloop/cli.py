@@ -505,7 +505,7 @@ def features(
 ) -> None:
     """Process new event partitions and write the features as of a day."""
     from promoloop.engine import open_engine
-    from promoloop.engine.incremental import update, write_features
+    from promoloop.engine.incremental import check_items, update, write_features
 
     with _command_errors(out, state):
         settings = _load_config(config)
@@ -515,6 +515,9 @@ def features(
             "the command-line options",
         )
         with open_engine(**settings.engine.model_dump()) as session:
+            if items is not None:
+                # A bad items file stops the command before the state changes.
+                check_items(session, session.register_parquet("items", items), items)
             summary = update(session, events, state, interest=settings.interest)
             written = write_features(session, state, out, as_of=as_of, items=items)
     counts = summary.counts()

@@ -717,3 +717,94 @@ def test_parquet_garbage_file_names_file(tmp_path):
     assert raised.value.expected
     assert raised.value.fix
     assert not (tmp_path / "out").exists()
+
+
+# Event types
+
+
+def test_parquet_event_types_lower_cased(tmp_path):
+    events = known_events()
+    events[C.event_type] = ["PURCHASE", "Return", "view", None, "PURCHASE"]
+    events.loc[3, C.event_type] = "cart"
+    write_partitioned(events, tmp_path / "in")
+
+    report = clean_events_parquet(tmp_path / "in", tmp_path / "out")
+
+    written = pd.read_parquet(tmp_path / "out").set_index(C.event_id)
+    assert written[C.event_type].to_dict() == {
+        "e3": "view",
+        "e2": "return",
+        "e4": "cart",
+        "e1": "purchase",
+    }
+    # The copy of e1 is an exact duplicate, dropped before the types.
+    assert report.count("event_type_lower_cased") == 2
+    entry = report.to_frame().set_index("rule").loc["event_type_lower_cased"]
+    assert entry["action"] == "repaired"
+
+
+def test_parquet_lower_case_rule_counted_at_zero(tmp_path):
+    write_partitioned(known_events(), tmp_path / "in")
+
+    report = clean_events_parquet(tmp_path / "in", tmp_path / "out")
+
+    rules_recorded = report.to_frame()["rule"].tolist()
+    assert "event_type_lower_cased" in rules_recorded
+    assert report.count("event_type_lower_cased") == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("order", "unknown event type"), (None, "missing event type")],
+    ids=["unknown", "missing"],
+)
+def test_parquet_bad_event_type_names_file_row(tmp_path, value, message):
+    # The 2024-01-02 file contains e1, then e4 (input rows 0 and 3).
+    events = bad_events(C.event_type, value, row=3)
+    write_partitioned(events, tmp_path / "in")
+
+    with pytest.raises(InputError, match=message) as raised:
+        clean_events_parquet(tmp_path / "in", tmp_path / "out")
+
+    error = raised.value
+    assert Path(error.file) == tmp_path / "in" / "date=2024-01-02" / "part-0.parquet"
+    assert error.row == 2
+    assert error.column == C.event_type
+    assert error.value == value
+    assert "purchase" in error.expected
+    assert error.fix
+    assert not (tmp_path / "out").exists()
+
+
+def test_parquet_unknown_types_counted_in_error(tmp_path):
+    events = known_events().drop(index=4)
+    events[C.event_type] = ["Order", "purchase", "order", "refund"]
+    events.to_parquet(tmp_path / "events.parquet", index=False)
+
+    with pytest.raises(InputError, match=r"2 other rows too") as raised:
+        clean_events_parquet(tmp_path / "events.parquet", tmp_path / "out")
+
+    # The error shows the value as the file stores it.
+    assert raised.value.row == 1
+    assert raised.value.value == "Order"
+
+
+@pytest.mark.slow
+def test_spark_event_types_match_duckdb(spark_engine, tmp_path):
+    events = known_events()
+    events[C.event_type] = ["PURCHASE", "Return", "view", "cart", "PURCHASE"]
+    write_partitioned(events, tmp_path / "in")
+    duckdb_report = clean_events_parquet(tmp_path / "in", tmp_path / "duckdb")
+    spark_report = clean_events_parquet(
+        tmp_path / "in", tmp_path / "spark", engine=spark_engine
+    )
+    assert spark_report.count("event_type_lower_cased") == 2
+    assert spark_report.to_dict() == duckdb_report.to_dict()
+
+    write_partitioned(bad_events(C.event_type, "Order", row=3), tmp_path / "bad")
+    with pytest.raises(InputError, match="unknown event type") as raised:
+        clean_events_parquet(tmp_path / "bad", tmp_path / "out", engine=spark_engine)
+    error = raised.value
+    assert Path(error.file) == tmp_path / "bad" / "date=2024-01-02" / "part-0.parquet"
+    assert error.row == 2
+    assert error.value == "Order"

@@ -95,3 +95,20 @@ def test_features_out_of_memory_names_the_setting(tmp_path):
     assert result.exit_code == 2
     assert "DuckDB ran out of memory" in result.output
     assert "engine.duckdb_memory_limit" in result.output
+
+
+def test_features_bad_items_leave_state_untouched(tmp_path):
+    write_events(tmp_path / "events")
+    items = tmp_path / "items.parquet"
+    pq.write_table(
+        pa.table({"item_id": ["i1", "i1"], "category": ["tea", "coffee"]}), items
+    )
+
+    result = runner.invoke(
+        app, features_arguments(tmp_path, tmp_path / "out", "--items", str(items))
+    )
+
+    assert result.exit_code == 2
+    assert "several different rows" in result.output
+    assert not (tmp_path / "state").exists()
+    assert not (tmp_path / "out").exists()

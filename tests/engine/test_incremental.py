@@ -192,30 +192,24 @@ def test_later_as_of_decays_stored_scores(duckdb_engine, tmp_path):
     assert_same_behaviour(behaviour, expected_behaviour(list(tables.values()), as_of))
 
 
-def test_repeated_item_id_same_on_daily_job_and_run(duckdb_engine, tmp_path):
-    # The daily job reads the items file as it is; the run's interest scores
-    # take a DataFrame. Both give a repeated item id its smallest values.
+def test_repeated_item_id_frame_takes_smallest(duckdb_engine, tmp_path):
+    # Items passed as a table keep the engine rule: a repeated item id takes
+    # its smallest values, as the run's interest scores on a DataFrame do.
     tables, items = shop_days(days=2)
     events = pa.concat_tables(list(tables.values())).to_pandas()
     popular = items[items["item_id"] == events["item_id"].mode()[0]]
     repeat = popular.assign(category="0 first category", brand="0 first brand")
     items = pd.concat([items, repeat], ignore_index=True)
-    items_path = tmp_path / "items.parquet"
-    items.to_parquet(items_path, index=False)
     for day, table in tables.items():
         write_day(tmp_path / "events", day, table)
     update(duckdb_engine, tmp_path / "events", tmp_path / "state", interest=INTEREST)
+    as_of = end_of_day(max(tables))
 
-    files = write_features(
-        duckdb_engine, tmp_path / "state", tmp_path / "out", items=items_path
-    )
-    written = pd.read_parquet(files.interest)
-    in_run = interest_scores(events, items, files.as_of, INTEREST)
+    stored = stored_interest(duckdb_engine, tmp_path / "state", items)
+    in_run = interest_scores(events, items, as_of, INTEREST)
 
-    assert "0 first category" in set(written["value"])
-    pd.testing.assert_frame_equal(
-        written.reset_index(drop=True), in_run, check_exact=False, **TOLERANCE
-    )
+    assert "0 first category" in set(stored["value"])
+    assert_same_scores(stored, in_run)
 
 
 def test_unchanged_partitions_processed_once(duckdb_engine, tmp_path):
@@ -871,3 +865,221 @@ def test_input_errors_give_fix(duckdb_engine, tmp_path, case):
             update(duckdb_engine, events_dir, state)
 
     assert raised.value.fix
+
+
+# Event types of new and changed partitions
+
+
+def typed_events(day: str, types: list) -> pa.Table:
+    """Build one purchase-shaped event of customer A per type, on ``day``."""
+    rows = [
+        {
+            "customer_id": "A",
+            "item_id": f"I{number}",
+            "event_type": kind,
+            "order_id": f"{day}-o1",
+            "timestamp": f"{day} 10:{number:02d}",
+            "quantity": 1.0,
+            "amount": 2.0,
+            "discount": 0.0,
+        }
+        for number, kind in enumerate(types)
+    ]
+    return frame_table(rows)
+
+
+@pytest.mark.parametrize("kind", ["new", "changed"])
+def test_unknown_event_type_names_row(duckdb_engine, tmp_path, kind):
+    events_dir, state = tmp_path / "events", tmp_path / "state"
+    write_day(events_dir, "2024-01-01", typed_events("2024-01-01", ["purchase"]))
+    day = "2024-01-02" if kind == "new" else "2024-01-01"
+    if kind == "new":
+        update(duckdb_engine, events_dir, state)
+    manifest = read_manifest(state)
+
+    types = ["view", "order", "purchase", "order"]
+    path = write_day(events_dir, day, typed_events(day, types))
+    with pytest.raises(InputError, match="unknown event type") as raised:
+        update(duckdb_engine, events_dir, state)
+
+    error = raised.value
+    assert error.file == str(path)
+    assert error.row == 2
+    assert error.column == "event_type"
+    assert error.value == "order"
+    assert "purchase" in error.expected
+    assert "review" in error.expected
+    assert error.fix
+    assert "1 other row too" in str(error)
+    assert read_manifest(state) == manifest
+
+
+def test_missing_event_type_rejected(duckdb_engine, tmp_path):
+    path = write_day(
+        tmp_path / "events", "2024-01-01", typed_events("2024-01-01", ["view", None])
+    )
+
+    with pytest.raises(InputError, match="missing event type") as raised:
+        update(duckdb_engine, tmp_path / "events", tmp_path / "state")
+
+    assert raised.value.file == str(path)
+    assert raised.value.row == 2
+    assert raised.value.column == "event_type"
+    assert not (tmp_path / "state" / "manifest.json").exists()
+
+
+def test_event_types_match_in_any_case(duckdb_engine, tmp_path):
+    lower = ["view", "cart", "purchase", "return"]
+    upper = ["VIEW", "Cart", "PURCHASE", "Return"]
+    for name, types in (("lower", lower), ("upper", upper)):
+        write_day(tmp_path / name, "2024-01-01", typed_events("2024-01-01", types))
+        update(duckdb_engine, tmp_path / name, tmp_path / f"state-{name}")
+
+    written = stored_behaviour(duckdb_engine, tmp_path / "state-upper")
+    expected = stored_behaviour(duckdb_engine, tmp_path / "state-lower")
+
+    assert written.loc["A", "frequency"] == 1
+    assert_same_behaviour(written, expected)
+
+
+def test_cli_features_unknown_event_type(tmp_path):
+    write_day(tmp_path / "events", "2024-01-01", typed_events("2024-01-01", ["order"]))
+    arguments = ["features", "--events", str(tmp_path / "events")]
+    arguments += ["--state", str(tmp_path / "state"), "--out", str(tmp_path / "out")]
+
+    result = CliRunner().invoke(app, arguments)
+
+    assert result.exit_code == 2
+    assert "unknown event type" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+# Files outside the partition folders
+
+
+@pytest.mark.parametrize(
+    "stray",
+    ["late.parquet", "uploads/late.parquet", "region=eu/date=2024-01-02/p.parquet"],
+    ids=["next_to_partitions", "other_folder", "nested_partition"],
+)
+def test_file_outside_partitions_rejected(duckdb_engine, tmp_path, stray):
+    write_day(tmp_path / "events", "2024-01-01", typed_events("2024-01-01", ["view"]))
+    path = tmp_path / "events" / stray
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(typed_events("2024-01-02", ["purchase"]), path)
+
+    with pytest.raises(InputError, match="outside the partition folders") as raised:
+        update(duckdb_engine, tmp_path / "events", tmp_path / "state")
+
+    assert raised.value.file == str(path)
+    assert raised.value.expected == "a file inside a date=YYYY-MM-DD folder"
+    assert raised.value.fix == "move it into the folder of its day"
+    assert not (tmp_path / "state" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    ["_late.parquet", ".late.parquet", "_temporary/0/part-0.parquet"],
+    ids=["underscore_file", "dot_file", "underscore_folder"],
+)
+def test_hidden_file_next_to_partitions_skipped(duckdb_engine, tmp_path, hidden):
+    write_day(tmp_path / "events", "2024-01-01", typed_events("2024-01-01", ["view"]))
+    path = tmp_path / "events" / hidden
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(typed_events("2024-01-02", ["purchase"]), path)
+    (tmp_path / "events" / "notes.txt").write_text("not events")
+
+    summary = update(duckdb_engine, tmp_path / "events", tmp_path / "state")
+
+    assert summary.new == ("2024-01-01",)
+
+
+# Items files
+
+
+def conflicting_items(items: pd.DataFrame) -> pd.DataFrame:
+    """Give the first item a second row with another category."""
+    second = items.iloc[[0]].assign(category="other category")
+    return pd.concat([items, second], ignore_index=True)
+
+
+def test_items_file_repeated_item_rejected(duckdb_engine, tmp_path):
+    items_path, out, before = feature_files_of_two_dates(duckdb_engine, tmp_path)
+    items = pd.read_parquet(items_path)
+    first = items["item_id"].iloc[0]
+    conflicting = tmp_path / "conflicting.parquet"
+    conflicting_items(items).to_parquet(conflicting, index=False)
+
+    with pytest.raises(InputError, match="has several different rows") as raised:
+        write_features(duckdb_engine, tmp_path / "state", out, items=conflicting)
+
+    error = raised.value
+    assert error.file == str(conflicting)
+    assert error.value == first
+    assert error.column == "category"
+    assert items["category"].iloc[0] in str(error)
+    assert "other category" in str(error)
+    assert error.expected == "one row per item_id"
+    assert error.fix == "remove or merge the conflicting rows"
+    assert_outputs_unchanged(out, before)
+
+
+def test_items_file_copies_allowed(duckdb_engine, tmp_path):
+    tables, items = shop_days(days=2)
+    for day, table in tables.items():
+        write_day(tmp_path / "events", day, table)
+    update(duckdb_engine, tmp_path / "events", tmp_path / "state", interest=INTEREST)
+    # An exact copy, and a row that differs only in a column the scores do
+    # not read.
+    copies = pd.concat(
+        [items, items.iloc[[0]], items.iloc[[1]].assign(price=99.0)],
+        ignore_index=True,
+    )
+    copies_path = tmp_path / "copies.parquet"
+    copies.to_parquet(copies_path, index=False)
+
+    files = write_features(
+        duckdb_engine, tmp_path / "state", tmp_path / "out", items=copies_path
+    )
+
+    as_of = end_of_day(max(tables))
+    expected = expected_interest(list(tables.values()), items, as_of)
+    assert_same_scores(pd.read_parquet(files.interest), expected)
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [["item_id", "price"], ["category", "brand"]],
+    ids=["no_dimension", "no_id"],
+)
+def test_items_file_without_columns_rejected(duckdb_engine, tmp_path, columns):
+    items_path, out, before = feature_files_of_two_dates(duckdb_engine, tmp_path)
+    partial = tmp_path / "partial.parquet"
+    pd.read_parquet(items_path)[columns].to_parquet(partial, index=False)
+
+    with pytest.raises(
+        InputError, match="missing columns for the interest scores"
+    ) as raised:
+        write_features(duckdb_engine, tmp_path / "state", out, items=partial)
+
+    assert raised.value.file == str(partial)
+    assert raised.value.expected == "an item_id column and a category or brand column"
+    assert raised.value.fix
+    assert_outputs_unchanged(out, before)
+
+
+@pytest.mark.slow
+def test_spark_unknown_event_type_names_row(spark_engine, tmp_path):
+    write_day(tmp_path / "events", "2024-01-01", typed_events("2024-01-01", ["VIEW"]))
+    types = ["purchase", "Order"]
+    path = write_day(
+        tmp_path / "events", "2024-01-02", typed_events("2024-01-02", types)
+    )
+
+    with pytest.raises(InputError, match="unknown event type") as raised:
+        update(spark_engine, tmp_path / "events", tmp_path / "state")
+
+    assert raised.value.file == str(path)
+    assert raised.value.row == 2
+    assert raised.value.value == "Order"
+    assert not (tmp_path / "state" / "manifest.json").exists()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -67,9 +66,10 @@ def clean_events_parquet(
 
     The rules and their order are those of the loaders. Exact duplicates
     are dropped, and a discount column stored as negative numbers is
-    negated. Ids are made canonical strings, and infinite amounts,
-    discounts and quantities are made missing. Negative values and
-    repeated event ids raise. The events are written sorted by
+    negated. Ids are made canonical strings, event types are made lower
+    case, and infinite amounts, discounts and quantities are made missing.
+    Missing or unknown event types, negative values and repeated event
+    ids raise. The events are written sorted by
     :data:`promoloop.engine.cleaning.EVENT_SORT_ORDER`.
 
     Parameters
@@ -235,6 +235,13 @@ def _repair(
         )
         events = canonical.table
 
+    # Types are checked before they are lower-cased, so an error shows the
+    # value as the file stores it.
+    _check_event_types(engine, events)
+    lowered = rules.lower_case_event_types(events)
+    rules.EVENT_TYPE_LOWER_CASED.record(report, rules.scalar(engine, lowered.count))
+    events = lowered.table
+
     infinite = rules.make_infinite_missing(events)
     rules.NON_FINITE_AMOUNT.record(report, rules.scalar(engine, infinite.count))
     return infinite.table
@@ -260,8 +267,31 @@ def _raise_mixed_signs(engine, events, negative, positive, source) -> None:
     )
 
 
+def _check_event_types(engine: Engine, events: ibis.Table) -> None:
+    """Raise for the first event whose type is missing or unknown in any case."""
+    unknown = rules.unknown_event_type_rows(events)
+    total = int(rules.scalar(engine, unknown.count()))
+    if not total:
+        return
+    first = rules.first_row(engine, unknown)
+    file, row = _locate(first)
+    value = first[C.event_type]
+    raise rules.unknown_event_type_error(
+        None if pd.isna(value) else value,
+        total,
+        file=file,
+        row=row,
+        fix="map every event to one of these types before cleaning, or "
+        "drop the events of other kinds",
+    )
+
+
 def _check(engine: Engine, events: ibis.Table, source: Path) -> None:
-    """Raise for missing timestamps, negative money values and repeated event ids."""
+    """Raise for the rows that no rule repairs.
+
+    Checked in this order: missing timestamps, negative money values and
+    repeated event ids.
+    """
     undated = events.filter(events[C.timestamp].isnull()).order_by(
         [SOURCE_FILE, SOURCE_ROW]
     )
@@ -395,7 +425,7 @@ class _CachedTable:
 
 def _locate(row) -> tuple[str, int]:
     """Return the Parquet file and 1-based row of a collected source row."""
-    return _file_path(row[SOURCE_FILE]), int(row[SOURCE_ROW]) + 1
+    return rules.source_file_path(row[SOURCE_FILE]), int(row[SOURCE_ROW]) + 1
 
 
 def _row_name(source: Path, row) -> str:
@@ -406,10 +436,3 @@ def _row_name(source: Path, row) -> str:
     except ValueError:
         pass
     return f"{file}:{number}"
-
-
-def _file_path(name: str) -> str:
-    # Spark names files by URI (file:/data/a%20b.parquet), DuckDB by path.
-    if name.startswith("file:"):
-        return unquote(urlparse(name).path)
-    return name

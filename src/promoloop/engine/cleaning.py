@@ -7,6 +7,11 @@ ids and the canonical sort. :mod:`promoloop.data.cleaning` runs them on
 pandas tables, and :func:`promoloop.engine.clean_events.clean_events_parquet`
 runs them on a Parquet dataset without loading it into pandas.
 
+The event-type rules (lower case, and the error for a missing or unknown
+type) run in :func:`~promoloop.engine.clean_events.clean_events_parquet`
+only. The loaders map each type through the mapping file, whose targets
+can only be canonical types, and reject a value that the mapping lacks.
+
 Every table given to a rule has the column :data:`SOURCE_ROW`, the row's
 place in its source (a position in a frame, or the 0-based row in a Parquet
 file), and may have :data:`SOURCE_FILE`. The rules keep both columns, so an
@@ -28,12 +33,14 @@ import functools
 import operator
 import warnings
 from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
 
 import ibis
 import pandas as pd
 
 from promoloop.data.report import CleaningReport, RuleAction
 from promoloop.engine.backends import DUCKDB, Engine
+from promoloop.engine.events import EVENT_TYPES, is_known_type
 from promoloop.errors import InputError
 from promoloop.vocabulary import Columns as C
 
@@ -123,6 +130,11 @@ NON_FINITE_AMOUNT = ReportEntry(
     RuleAction.REPAIRED,
     "infinite amount, discount or quantity made missing",
 )
+EVENT_TYPE_LOWER_CASED = ReportEntry(
+    "event_type_lower_cased",
+    RuleAction.REPAIRED,
+    "event type with capital letters made lower case, e.g. 'Purchase' -> 'purchase'",
+)
 
 
 def discount_sign_entry(column: str) -> ReportEntry:
@@ -154,6 +166,16 @@ def source_order(table: ibis.Table) -> list[str]:
 def data_columns(table: ibis.Table) -> list[str]:
     """Return the columns of ``table`` other than the source columns."""
     return [c for c in table.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
+
+
+def source_file_path(name: str) -> str:
+    """Return the local path of a :data:`SOURCE_FILE` value.
+
+    Spark names files by URI (``file:/data/a%20b.parquet``), DuckDB by path.
+    """
+    if name.startswith("file:"):
+        return unquote(urlparse(name).path)
+    return name
 
 
 def _ascending(columns: list[str]) -> list[ibis.Value]:
@@ -474,6 +496,76 @@ def line_number(table: ibis.Table, group: str, by: list[str]) -> ibis.IntegerVal
     """
     order = [*_ascending(by), *source_order(table)]
     return ibis.row_number().over(group_by=group, order_by=order) + 1
+
+
+# Event types
+
+
+def lower_case_event_types(table: ibis.Table) -> RuleResult:
+    """Write every event type in lower case, the form of the canonical types.
+
+    Returns
+    -------
+    RuleResult
+        ``count`` and ``changed``: rows whose type has a capital letter,
+        and ``changed`` has their lower-case types. Missing types stay
+        missing.
+    """
+    value = table[C.event_type]
+    lowered = value.lower()
+    capitals = (value != lowered).fill_null(False)
+    return RuleResult(
+        table=table.mutate(**{C.event_type: lowered}),
+        count=capitals.sum().fill_null(0),
+        changed=table.filter(capitals).select(
+            *source_order(table),
+            **{C.event_type: lowered, COUNTED: ibis.literal(True)},
+        ),
+    )
+
+
+def unknown_event_type_rows(table: ibis.Table) -> ibis.Table:
+    """Return the rows whose event type is missing or not canonical, in source order.
+
+    The types are matched as :func:`promoloop.engine.events.is_known_type`
+    matches them, ignoring case.
+
+    Returns
+    -------
+    ibis.Table
+        The source columns and ``event_type``.
+    """
+    rows = table.filter(~is_known_type(table)).select(
+        *source_order(table), C.event_type
+    )
+    return rows.order_by(source_order(table))
+
+
+def unknown_event_type_error(
+    value: str | None,
+    total: int,
+    *,
+    file: str | None,
+    row: int | None,
+    fix: str,
+) -> InputError:
+    """Build the error for events whose type is missing or not canonical.
+
+    ``value``, ``file`` and ``row`` locate the first such event, and
+    ``total`` is how many there are.
+    """
+    problem = "unknown event type" if value is not None else "missing event type"
+    if total > 1:
+        problem += f" ({total - 1} other row{'s' if total > 2 else ''} too)"
+    return InputError(
+        problem,
+        file=file,
+        row=row,
+        column=C.event_type,
+        value=value,
+        expected=f"one of {', '.join(EVENT_TYPES)}, in any case",
+        fix=fix,
+    )
 
 
 # Events checks and order

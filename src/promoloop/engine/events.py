@@ -15,6 +15,9 @@ import ibis
 from promoloop.vocabulary import Columns as C
 from promoloop.vocabulary import EventType
 
+EVENT_TYPES = tuple(kind.value for kind in EventType)
+"""Canonical event types, in the order of :class:`EventType`."""
+
 
 def event_type(events: ibis.Table) -> ibis.StringValue:
     """Build the expression of each event's type in lower case."""
@@ -24,6 +27,16 @@ def event_type(events: ibis.Table) -> ibis.StringValue:
 def is_event(events: ibis.Table, kind: EventType) -> ibis.BooleanValue:
     """Build the expression of whether each event is of type ``kind``."""
     return event_type(events) == kind.value
+
+
+def is_known_type(events: ibis.Table) -> ibis.BooleanValue:
+    """Build the expression of whether each event's type is a canonical one.
+
+    The type is looked up in :data:`EVENT_TYPES`, ignoring case as every
+    stage does. A missing type is unknown, because the loaders reject a
+    blank event type.
+    """
+    return event_type(events).isin(EVENT_TYPES).fill_null(False)
 
 
 def type_weight(events: ibis.Table, weights: Mapping[str, float]) -> ibis.FloatingValue:

@@ -41,14 +41,19 @@ import pandas as pd
 import pyarrow as pa
 
 from promoloop.config import InterestConfig
+from promoloop.engine import cleaning as rules
 from promoloop.engine.backends import Engine
 from promoloop.engine.behaviour import behaviour_partials, merge_behaviour
+from promoloop.engine.cleaning import SOURCE_FILE, SOURCE_ROW
+from promoloop.engine.events import is_known_type
 from promoloop.engine.interest import (
+    DIMENSIONS,
     interest_partials,
     merge_interest,
     ordered_interest,
 )
 from promoloop.engine.parquet_io import (
+    HIDDEN_PREFIXES,
     parquet_files,
     read_parquet_schema,
     remove_path,
@@ -86,6 +91,9 @@ INPUT_SCHEMA = pa.schema(
 # Column of each event's reference time for the interest partials: the
 # latest timestamp of its partition, so no event is later than its reference.
 _PARTITION_LAST_EVENT = "_partition_last_event"
+# Column of the number of events of a partition whose type is missing or
+# not canonical.
+_UNKNOWN_TYPES = "_unknown_types"
 _INCOMING_DIR = "_incoming"
 _ONE_DAY = pd.Timedelta(days=1)
 _ONE_MICROSECOND = pd.Timedelta(microseconds=1)
@@ -196,11 +204,15 @@ def update(
     Raises
     ------
     InputError
-        If ``events_dir`` is missing or has no partitions, or if a partition
-        folder is not named by an ISO date. Also if a file of a new or
-        changed partition is not a valid Parquet file, lacks an input
-        column, or types it differently from the partitions processed
-        before.
+        If ``events_dir`` is missing or has no partitions, if a partition
+        folder is not named by an ISO date, or if a Parquet file is outside
+        the partition folders (see :func:`find_partitions`). Also if a file
+        of a new or changed partition is not a valid Parquet file, lacks an
+        input column, or types it differently from the partitions processed
+        before. Also if an event of such a partition has no event type, or
+        one that is not a value of :class:`~promoloop.vocabulary.EventType`
+        in any case, because every feature would leave it out. Nothing in
+        the state changes.
     """
     events_dir = Path(events_dir)
     state_dir = Path(state_dir)
@@ -276,7 +288,13 @@ def _compute_partials(
     interest: InterestConfig,
     partition_column: str,
 ) -> dict[str, str | None]:
-    """Write the partials of ``todo`` into the state; return each last event time."""
+    """Write the partials of ``todo`` into the state; return each last event time.
+
+    Raises
+    ------
+    InputError
+        If an event has a missing or unknown type. Nothing is written then.
+    """
     # Read exactly the files that the fingerprints cover
     files = [path for partition in todo for path in partition.files]
     events = scan_parquet(
@@ -286,9 +304,24 @@ def _compute_partials(
     events = events.mutate(**{partition_column: events[partition_column].cast("date")})
     selected = events.filter(events[partition_column].isin(days))
 
-    # Latest event of each partition: the reference time of its interest partials
+    # Latest event of each partition: the reference time of its interest
+    # partials. The same query counts the events of unknown type, so the
+    # check costs no extra scan and runs before any partial is written.
     last = selected.group_by(partition_column).aggregate(
         **{_PARTITION_LAST_EVENT: selected[C.timestamp].max()}
+    )
+    summary = selected.group_by(partition_column).aggregate(
+        **{
+            _PARTITION_LAST_EVENT: selected[C.timestamp].max(),
+            _UNKNOWN_TYPES: (~is_known_type(selected)).sum(),
+        }
+    )
+    summary = engine.to_pandas(summary)
+    summary[partition_column] = [
+        pd.Timestamp(day).strftime("%Y-%m-%d") for day in summary[partition_column]
+    ]
+    _check_event_types(
+        engine, todo, summary.set_index(partition_column)[_UNKNOWN_TYPES]
     )
     with_reference = selected.join(last, partition_column)
 
@@ -322,8 +355,8 @@ def _compute_partials(
 
     # Spark returns timestamps without a time zone, in the session's UTC
     last_events = {}
-    for row in engine.to_pandas(last).to_dict("records"):
-        day = pd.Timestamp(row[partition_column]).strftime("%Y-%m-%d")
+    for row in summary.to_dict("records"):
+        day = row[partition_column]
         stamp = row[_PARTITION_LAST_EVENT]
         if pd.isna(stamp):
             last_events[day] = None
@@ -333,6 +366,51 @@ def _compute_partials(
             stamp = stamp.tz_localize("UTC")
         last_events[day] = stamp.tz_convert("UTC").isoformat()
     return last_events
+
+
+def _check_event_types(
+    engine: Engine, partitions: list[Partition], unknown: pd.Series
+) -> None:
+    """Raise if an event of ``partitions`` has a missing or unknown type.
+
+    Parameters
+    ----------
+    engine : Engine
+        Engine that locates the first such event.
+    partitions : list of Partition
+        Partitions being processed, oldest first.
+    unknown : Series
+        Events of missing or unknown type in each partition, indexed by
+        day. A partition without events may be missing.
+
+    Raises
+    ------
+    InputError
+        Naming the first such event of the oldest partition that has one:
+        its file, 1-based row and value, with the number of others.
+    """
+    total = int(unknown.sum())
+    if not total:
+        return
+    partition = next(p for p in partitions if unknown.get(p.day, 0) > 0)
+    table = scan_parquet(
+        engine,
+        "promoloop_event_type_check",
+        partition.files,
+        file_column=SOURCE_FILE,
+        row_column=SOURCE_ROW,
+    )
+    first = rules.first_row(engine, rules.unknown_event_type_rows(table))
+    value = first[C.event_type]
+    raise rules.unknown_event_type_error(
+        None if pd.isna(value) else value,
+        total,
+        file=rules.source_file_path(first[SOURCE_FILE]),
+        row=int(first[SOURCE_ROW]) + 1,
+        fix="rewrite the partition with every event mapped to one of these "
+        "types, or without the events of other kinds. promoloop clean-events "
+        "checks the types of a dataset before the daily job reads it",
+    )
 
 
 def _remove_stale_partials(state_dir: Path, partition_column: str, days: set) -> None:
@@ -564,9 +642,11 @@ def write_features(
     as_of : str or Timestamp, optional
         Observation end, checked by :func:`resolve_as_of`.
     items : str or Path, optional
-        Parquet file (or folder) of the canonical items table. Without it,
-        or when it has no category or brand column, no interest file is
-        written.
+        Parquet file (or folder) of the canonical items table: ``item_id``
+        and ``category``, ``brand`` or both. Rows with the same item id
+        must have the same category and brand, as in the items file of
+        ``promoloop run``. Exact copies of a row are allowed. Without
+        ``items``, no interest file is written.
 
     Returns
     -------
@@ -579,7 +659,9 @@ def write_features(
     ------
     InputError
         If the state has no processed partitions, ``as_of`` is invalid, or
-        ``items`` is missing or not Parquet. No output is changed.
+        ``items`` is missing, not Parquet, lacks ``item_id`` or both
+        ``category`` and ``brand``, or gives an item id two different
+        categories or brands. No output is changed.
     OSError
         If a write fails. No output is changed.
     """
@@ -594,13 +676,9 @@ def write_features(
     scores = None
     if items is not None:
         items_table = engine.register_parquet("promoloop_items", items)
+        check_items(engine, items_table, items)
         scores = _merged_interest(engine, state_dir, manifest, items_table, as_of)
-        if scores is None:
-            logger.info(
-                "items have no category or brand column, so no interest file is written"
-            )
-        else:
-            scores = ordered_interest(scores)
+        scores = ordered_interest(scores)
 
     behaviour_path = out_dir / "behaviour.parquet"
     interest_path = out_dir / "interest.parquet"
@@ -611,6 +689,74 @@ def write_features(
         behaviour=behaviour_path,
         interest=None if scores is None else interest_path,
     )
+
+
+def check_items(engine: Engine, items: ibis.Table, path: str | Path) -> None:
+    """Check an items table read from a file for the interest scores.
+
+    :func:`~promoloop.engine.interest.merge_interest` gives an item id with
+    several rows the smallest of its values. An items file with such rows is
+    rejected here instead, as ``promoloop run`` rejects it.
+
+    Parameters
+    ----------
+    engine : Engine
+        Engine that ``items`` is registered on.
+    items : ibis.Table
+        The items table.
+    path : str or Path
+        The file or folder it was read from, for the messages.
+
+    Raises
+    ------
+    InputError
+        If ``items`` lacks ``item_id`` or both ``category`` and ``brand``,
+        or if rows with the same item id differ in one of these columns.
+        The message names the first such item id and its values.
+    """
+    dimensions = [name for name in DIMENSIONS if name in items.columns]
+    if C.item_id not in items.columns or not dimensions:
+        raise InputError(
+            "missing columns for the interest scores in the items file, "
+            f"whose columns are {', '.join(items.columns)}",
+            file=str(path),
+            expected="an item_id column and a category or brand column",
+            fix="add the missing column to the items file, or leave out the "
+            "items (--items) to write the behaviour features only",
+        )
+
+    # Rows that differ only in other columns, or not at all, do not conflict.
+    variants = items.filter(items[C.item_id].notnull())
+    variants = variants.select(C.item_id, *dimensions).distinct()
+    per_item = variants.group_by(C.item_id).aggregate(_variants=ibis._.count())
+    repeated = per_item.filter(per_item._variants > 1)
+    count = int(rules.scalar(engine, repeated.count()))
+    if not count:
+        return
+    first = rules.scalar(engine, repeated[C.item_id].min())
+    rows = rules.collect(engine, variants.filter(variants[C.item_id] == first))
+    differing = {
+        name: sorted({_item_value(v) for v in rows[name]}, key=str)
+        for name in dimensions
+        if len({_item_value(v) for v in rows[name]}) > 1
+    }
+    described = "; ".join(f"{name} {values}" for name, values in differing.items())
+    others = ""
+    if count > 1:
+        others = f" ({count - 1} other item id{'s' if count > 2 else ''} too)"
+    raise InputError(
+        f"item_id {first!r} has several different rows: {described}{others}",
+        file=str(path),
+        column=next(iter(differing)),
+        value=first,
+        expected="one row per item_id",
+        fix="remove or merge the conflicting rows",
+    )
+
+
+def _item_value(value: object) -> object:
+    """Return a collected item attribute, with every kind of missing as None."""
+    return None if pd.isna(value) else value
 
 
 def _write_feature_files(
@@ -654,7 +800,10 @@ def find_partitions(
     ------
     InputError
         If the folder is missing or has no partition with Parquet files, or
-        if a partition folder is not named by an ISO date.
+        if a partition folder is not named by an ISO date. Also if a Parquet
+        file that is not hidden lies outside the partition folders, such as
+        a late upload next to them, because its events would be missing
+        from every feature.
     """
     if not events_dir.is_dir():
         raise InputError(
@@ -666,7 +815,10 @@ def find_partitions(
     prefix = f"{partition_column}="
     partitions = {}
     for folder in sorted(events_dir.iterdir()):
+        if folder.name.startswith(HIDDEN_PREFIXES):
+            continue
         if not folder.is_dir() or not folder.name.startswith(prefix):
+            _reject_files_outside_partitions(folder, prefix)
             continue
         day = folder.name.removeprefix(prefix)
         try:
@@ -695,6 +847,21 @@ def find_partitions(
             "with . or _",
         )
     return partitions
+
+
+def _reject_files_outside_partitions(path: Path, prefix: str) -> None:
+    """Raise if ``path``, next to the partition folders, is or contains Parquet."""
+    if path.is_dir():
+        files = parquet_files(path)
+    else:
+        files = (path,) if path.name.endswith(".parquet") else ()
+    if files:
+        raise InputError(
+            "Parquet file outside the partition folders of the events folder",
+            file=str(files[0]),
+            expected=f"a file inside a {prefix}YYYY-MM-DD folder",
+            fix="move it into the folder of its day",
+        )
 
 
 def check_schema(files: list[Path], expected: dict | None) -> dict | None:
