@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,16 @@ def main(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a warning as one ``warning:`` line, without the source line.
+
+    A command's user acts on the message, not on where in promoloop's code
+    it was raised; ``--verbose`` logs keep the module names.
+    """
+    typer.echo(f"warning: {message} [{category.__name__}]", err=True)
 
 
 def _load_config(path: Path | None) -> RunConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
@@ -112,3 +113,22 @@ def test_features_bad_items_leave_state_untouched(tmp_path):
     assert "several different rows" in result.output
     assert not (tmp_path / "state").exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_warnings_print_as_one_line(tmp_path):
+    events = write_events(tmp_path / "events", days=1)
+    (folder,) = (tmp_path / "events").glob("date=*")
+    # Three events of the next day, filed under this one
+    late = events.slice(0, 3).to_pandas()
+    late["timestamp"] += pd.Timedelta(days=1)
+    late_table = pa.Table.from_pandas(late, schema=events.schema, preserve_index=False)
+    pq.write_table(late_table, folder / "part-1.parquet")
+
+    result = runner.invoke(app, features_arguments(tmp_path, tmp_path / "out"))
+
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if "Warning]" in line]
+    assert len(warnings) == 1, result.output
+    assert warnings[0].startswith("warning: ")
+    assert warnings[0].endswith("[DataQualityWarning]")
+    assert ".py:" not in result.output
