@@ -16,6 +16,15 @@ from pydantic import ValidationError
 from promoloop.config import RunConfig
 from promoloop.errors import ConfigError, PromoloopError
 
+# Options of every command that runs table stages on an engine.
+EngineOption = Annotated[
+    str | None,
+    typer.Option(help="Engine of the table stages: duckdb (default) or spark."),
+]
+SparkMasterOption = Annotated[
+    str | None, typer.Option(help="Spark master URL, e.g. local[2].")
+]
+
 app = typer.Typer(
     help="Personalized, budgeted promotions from a shop's history.",
     no_args_is_help=True,
@@ -122,16 +131,8 @@ def run(
         Path | None, typer.Option(help="YAML file of run settings (RunConfig).")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-    engine: Annotated[
-        str | None,
-        typer.Option(
-            help="Engine of the behaviour features and interest scores: duckdb "
-            "(default) or spark."
-        ),
-    ] = None,
-    spark_master: Annotated[
-        str | None, typer.Option(help="Spark master URL, e.g. local[2].")
-    ] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Build profiles, recommendations, decisions and messages into a run folder."""
     from promoloop.pipeline import DataSource
@@ -165,6 +166,18 @@ def run(
         f"{targeting['offers']} offers for {targeting['customers']} customers "
         f"({targeting['holdout_customers']} in a holdout group); "
         f"run folder: {result.out_dir}"
+    )
+
+
+def _engine_command_settings(
+    config: Path | None, engine: str | None, spark_master: str | None
+) -> RunConfig:
+    """Return the settings of a config file with the command's engine options."""
+    settings = _load_config(config)
+    return _validate_config(
+        settings.model_dump()
+        | {"engine": _engine_settings(settings, engine, spark_master)},
+        "the command-line options",
     )
 
 
@@ -438,24 +451,15 @@ def clean_events(
         Path | None,
         typer.Option(help="YAML file of run settings: its engine section applies."),
     ] = None,
-    engine: Annotated[
-        str | None, typer.Option(help="Engine: duckdb (default) or spark.")
-    ] = None,
-    spark_master: Annotated[
-        str | None, typer.Option(help="Spark master URL, e.g. local[2].")
-    ] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Clean a canonical events Parquet dataset into day partitions."""
     from promoloop.engine import open_engine
     from promoloop.engine.clean_events import REPORT_FILE, clean_events_parquet
 
     with _command_errors(destination):
-        settings = _load_config(config)
-        settings = _validate_config(
-            settings.model_dump()
-            | {"engine": _engine_settings(settings, engine, spark_master)},
-            "the command-line options",
-        )
+        settings = _engine_command_settings(config, engine, spark_master)
         with open_engine(**settings.engine.model_dump()) as session:
             report = clean_events_parquet(
                 source, destination, engine=session, overwrite=overwrite
@@ -507,24 +511,15 @@ def features(
         Path | None,
         typer.Option(help="YAML file of run settings: its interest and engine apply."),
     ] = None,
-    engine: Annotated[
-        str | None, typer.Option(help="Engine: duckdb (default) or spark.")
-    ] = None,
-    spark_master: Annotated[
-        str | None, typer.Option(help="Spark master URL, e.g. local[2].")
-    ] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Process new event partitions and write the features as of a day."""
     from promoloop.engine import open_engine
     from promoloop.engine.incremental import check_items, update, write_features
 
     with _command_errors(out, state):
-        settings = _load_config(config)
-        settings = _validate_config(
-            settings.model_dump()
-            | {"engine": _engine_settings(settings, engine, spark_master)},
-            "the command-line options",
-        )
+        settings = _engine_command_settings(config, engine, spark_master)
         with open_engine(**settings.engine.model_dump()) as session:
             if items is not None:
                 # A bad items file stops the command before the state changes.

@@ -17,7 +17,7 @@ def test_stage_records_time_and_memory():
             block[offset] = 1
         time.sleep(0.06)
     # The block is still mapped when the stage ends, so the closing reading
-    # sees it even if the sampling thread never ran.
+    # includes it even if the sampling thread never ran.
     block.close()
     (record,) = monitor.records
     assert record.name == "allocate"

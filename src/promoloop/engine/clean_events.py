@@ -105,12 +105,12 @@ def clean_events_parquet(
     Raises
     ------
     InputError
-        If ``source`` is missing, contains no Parquet files or a file that
-        is not a valid Parquet file, or lacks a column, ``timestamp`` is not
-        a timestamp, ``destination`` is not empty (without ``overwrite``) or
-        overlaps ``source``, or a rule rejects a row. Errors about a row
-        name its Parquet file, its 1-based row in that file, the column and
-        the value.
+        If ``source`` is missing, has no Parquet files, has a file that is
+        not valid Parquet, or lacks a column. If ``timestamp`` is not a
+        timestamp. If ``destination`` overlaps ``source``, or is not empty
+        and ``overwrite`` is False. If a rule rejects a row: the error names
+        its Parquet file, its 1-based row in that file, the column and the
+        value.
 
     Notes
     -----
